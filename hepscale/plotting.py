@@ -1,0 +1,89 @@
+"""CMS-style figures with mplhep: style context, experiment label, PDF + PNG output.
+
+Nothing is changed globally at import; use :func:`cms_style` as a context manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["cms_style", "cms_label", "save_figure", "ratio_axes"]
+
+
+@contextlib.contextmanager
+def cms_style() -> Iterator[None]:
+    """Matplotlib (Agg backend) with the mplhep CMS style, for the duration of the block."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    with plt.style.context(mplhep.style.CMS):
+        yield
+
+
+def cms_label(
+    ax: Any,
+    *,
+    label: str = "Simulation",
+    com: float = 13,
+    data: bool = False,
+    rlabel: str | None = None,
+    loc: int = 0,
+) -> None:
+    """Draw the CMS label on ``ax``.
+
+    Parameters
+    ----------
+    label
+        Text after "CMS", e.g. ``"Simulation"``, ``"Open Data"``, ``"Simulation Preliminary"``.
+    com
+        Centre-of-mass energy in TeV, shown on the right as ``"(13 TeV)"`` unless ``rlabel`` is given.
+    data
+        Whether the figure shows collision data (changes mplhep's default wording only).
+    """
+    import mplhep
+
+    kwargs: dict[str, Any] = {"ax": ax, "label": label, "data": data, "loc": loc}
+    if rlabel is not None:
+        kwargs["rlabel"] = rlabel
+    else:
+        kwargs["com"] = com
+    mplhep.cms.label(**kwargs)
+
+
+def ratio_axes(figsize: tuple[float, float] = (10, 10)) -> tuple[Any, Any, Any]:
+    """A figure with a main panel and a ratio panel below it sharing the x axis."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, rax) = plt.subplots(
+        2, 1, figsize=figsize, gridspec_kw={"height_ratios": (3, 1), "hspace": 0.05}, sharex=True
+    )
+    return fig, ax, rax
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], *, formats: tuple[str, ...] = ("pdf", "png")) -> list[Path]:
+    """Save ``fig`` as ``path`` with each suffix in ``formats`` (written atomically); close it.
+
+    Returns the paths written.
+    """
+    import matplotlib.pyplot as plt
+
+    from hepscale._io import atomic_path
+
+    base = Path(path)
+    if base.suffix.lstrip(".") in formats:
+        base = base.with_suffix("")
+    written = []
+    for fmt in formats:
+        out = base.with_name(f"{base.name}.{fmt}")
+        with atomic_path(out, suffix=f".{fmt}") as tmp:
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=150 if fmt == "png" else None)
+        written.append(out)
+    plt.close(fig)
+    return written
