@@ -32,24 +32,26 @@ def cms_label(
     *,
     label: str = "Simulation",
     com: float = 13,
-    data: bool = False,
     rlabel: str | None = None,
     loc: int = 0,
+    fontsize: float | None = None,
 ) -> None:
     """Draw the CMS label on ``ax``.
 
     Parameters
     ----------
     label
-        Text after "CMS", e.g. ``"Simulation"``, ``"Open Data"``, ``"Simulation Preliminary"``.
+        Text after "CMS": ``"Simulation"``, ``"Simulation Preliminary"``, ``"Open Data"``, ...
     com
         Centre-of-mass energy in TeV, shown on the right as ``"(13 TeV)"`` unless ``rlabel`` is given.
-    data
-        Whether the figure shows collision data (changes mplhep's default wording only).
     """
     import mplhep
 
-    kwargs: dict[str, Any] = {"ax": ax, "label": label, "data": data, "loc": loc}
+    simulation = label.startswith("Simulation")
+    text = label[len("Simulation"):].strip() if simulation else label
+    kwargs: dict[str, Any] = {"ax": ax, "text": text, "data": not simulation, "loc": loc}
+    if fontsize is not None:
+        kwargs["fontsize"] = fontsize
     if rlabel is not None:
         kwargs["rlabel"] = rlabel
     else:

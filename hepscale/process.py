@@ -1,0 +1,463 @@
+"""``hepscale process``: run the jet processor on dask over ROOT files -> jet dataset.
+
+``hepscale process ttbar.root qcd.root --output jets/ --workers 2``
+
+Each input file is checked first (readable ROOT, an ``Events`` tree, the PF candidate
+branches), cut into chunks of entries, and every chunk runs
+:class:`processors.jets.JetProcessor` on a dask worker (a ``LocalCluster`` by default, or an
+existing scheduler with ``--scheduler``). Finished chunks are kept under
+``OUTPUT/.parts/`` so that an interrupted run resumes where it stopped; at the end they are
+merged into:
+
+- ``jets.parquet``: the jet dataset (:mod:`hepscale.dataset`), provenance in its metadata;
+- ``histograms.pkl`` (``{dataset: {observable: hist.Hist}}`` with a truth-label axis) and
+  ``histograms.root`` (the same, summed over labels, for ROOT users);
+- ``cutflow.json`` (per dataset and in total; every event read is either selected or
+  rejected), ``provenance.json`` (inputs, entries, configuration, skipped files with the
+  reason, code version), and ``figures/<observable>.pdf/png`` (CMS style).
+
+A file that cannot be read is an error naming the file; with ``--skip-bad-files`` it is
+skipped and listed with its reason under ``skipped_files`` in the provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import pickle
+import shutil
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Chunk", "FileCheck", "ProcessingError", "check_file", "make_chunks", "open_events", "run_chunk",
+           "process_files", "plot_observables", "main"]
+
+#: branches every input needs (PF candidates); pfnano mode needs the FatJet links too
+REQUIRED_BRANCHES = ("PFCands_pt", "PFCands_eta", "PFCands_phi", "PFCands_mass")
+PFNANO_BRANCHES = ("FatJetPFCands_jetIdx", "FatJetPFCands_pFCandsIdx")
+
+
+class ProcessingError(RuntimeError):
+    """An input file could not be processed (the message names the file and the reason)."""
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """Result of checking one input file."""
+
+    path: str
+    entries: int = 0
+    schema: str = "NanoAODSchema"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A range of entries ``[start, stop)`` of one file."""
+
+    path: str
+    dataset: str
+    start: int
+    stop: int
+    schema: str
+    file_key: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}-{self.file_key}-{self.start}-{self.stop}"
+
+
+def _file_key(path: str) -> str:
+    st = os.stat(path)
+    return hashlib.sha1(f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+
+
+def check_file(path: str | os.PathLike[str], *, constituents: str = "recluster", tree: str = "Events") -> FileCheck:
+    """Check that ``path`` is a readable ROOT file with the branches the processor needs.
+
+    Returns a :class:`FileCheck` whose ``error`` names the problem (None when the file is usable).
+    """
+    import uproot
+
+    p = str(path)
+    if not os.path.exists(p):
+        return FileCheck(p, error=f"{p}: file does not exist")
+    try:
+        with uproot.open(p) as f:
+            if tree not in f:
+                return FileCheck(p, error=f"{p}: no TTree {tree!r} (keys: {', '.join(f.keys()[:10])})")
+            t = f[tree]
+            keys = set(t.keys())
+            need = REQUIRED_BRANCHES + (PFNANO_BRANCHES if constituents == "pfnano" else ())
+            missing = [b for b in need if b not in keys]
+            if missing:
+                return FileCheck(p, error=f"{p}: tree {tree!r} lacks branch(es) {', '.join(missing)}")
+            schema = "PFNanoAODSchema" if "FatJetPFCands_jetIdx" in keys else "NanoAODSchema"
+            return FileCheck(p, entries=int(t.num_entries), schema=schema)
+    except Exception as err:  # uproot raises many types for corrupt or truncated files
+        return FileCheck(p, error=f"{p}: not a readable ROOT file ({type(err).__name__}: {err})")
+
+
+def make_chunks(checks: Sequence[FileCheck], *, chunksize: int) -> list[Chunk]:
+    """Cut every usable file into chunks of at most ``chunksize`` entries."""
+    if chunksize < 1:
+        raise ValueError(f"chunksize must be at least 1, got {chunksize}")
+    chunks = []
+    stems: dict[str, int] = {}
+    for check in checks:
+        if check.error is not None:
+            continue
+        stem = Path(check.path).stem
+        stems[stem] = stems.get(stem, 0) + 1
+        dataset = stem if stems[stem] == 1 else f"{stem}_{stems[stem]}"
+        key = _file_key(check.path)
+        if check.entries == 0:
+            chunks.append(Chunk(check.path, dataset, 0, 0, check.schema, key))
+        for start in range(0, check.entries, chunksize):
+            chunks.append(Chunk(check.path, dataset, start, min(start + chunksize, check.entries), check.schema, key))
+    return chunks
+
+
+@contextlib.contextmanager
+def _quiet_schema() -> Iterator[None]:
+    # NanoAOD schemas warn about cross-references that these files do not use
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Missing cross-reference index")
+        warnings.filterwarnings("ignore", message=r"Branch \w+ already exists but its values will be replaced")
+        yield
+
+
+def open_events(chunk: Chunk) -> Any:
+    """NanoEvents (virtual mode) for one chunk."""
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory, PFNanoAODSchema
+
+    schema = PFNanoAODSchema if chunk.schema == "PFNanoAODSchema" else NanoAODSchema
+    with _quiet_schema():
+        return NanoEventsFactory.from_root(
+            {chunk.path: "Events"},
+            entry_start=chunk.start,
+            entry_stop=chunk.stop,
+            schemaclass=schema,
+            mode="virtual",
+            metadata={"dataset": chunk.dataset, "filename": chunk.path},
+        ).events()
+
+
+def run_chunk(chunk: Chunk, config: Any, parts_dir: str) -> dict[str, Any]:
+    """Process one chunk on a worker; write its jets and accumulator under ``parts_dir``.
+
+    Returns a small status dict; exceptions are caught and returned with the file name so
+    that the caller decides whether to stop or skip the file.
+    """
+    from hepscale._io import atomic_path
+    from hepscale.dataset import write_jets
+    from processors.jets import JetProcessor
+
+    part = Path(parts_dir) / f"{chunk.key}.parquet"
+    acc_path = Path(parts_dir) / f"{chunk.key}.pkl"
+    if part.exists() and acc_path.exists():
+        return {"key": chunk.key, "status": "cached", "path": chunk.path}
+    try:
+        with _quiet_schema():
+            events = open_events(chunk)
+            out = JetProcessor(config).process(events)[chunk.dataset]
+        jets = out.pop("jets")
+        write_jets(part, jets, metadata={"chunk": asdict(chunk)})
+        with atomic_path(acc_path) as tmp:
+            tmp.write_bytes(pickle.dumps(out))
+    except Exception as err:  # reported to the caller with the file name
+        return {"key": chunk.key, "status": "error", "path": chunk.path,
+                "error": f"{chunk.path} (entries {chunk.start}-{chunk.stop}): {type(err).__name__}: {err}"}
+    return {"key": chunk.key, "status": "done", "path": chunk.path, "jets": len(jets)}
+
+
+@contextlib.contextmanager
+def _client(workers: int, scheduler: str | None) -> Iterator[Any]:
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster, Client(cluster) as client:
+        yield client
+
+
+def process_files(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    config: Any = None,
+    workers: int = 2,
+    scheduler: str | None = None,
+    client: Any = None,
+    skip_bad_files: bool = False,
+    chunksize: int = 5000,
+    progress: bool = True,
+    plot: bool = True,
+) -> dict[str, Any]:
+    """Run the jet processor over ``inputs`` and write the jet dataset into ``output``.
+
+    Parameters
+    ----------
+    config
+        :class:`processors.jets.JetProcessorConfig` (defaults when None).
+    workers
+        Worker processes of the local dask cluster (ignored with ``scheduler`` or ``client``).
+    scheduler
+        Address of an existing dask scheduler, e.g. ``tcp://host:8786``.
+    client
+        An existing ``dask.distributed.Client`` to use.
+    skip_bad_files
+        Skip unreadable files (recorded in the provenance) instead of stopping.
+
+    Returns
+    -------
+    dict
+        The provenance record (also written to ``output/provenance.json``).
+    """
+    from dask.distributed import as_completed
+    from tqdm.auto import tqdm
+
+    from hepscale._io import atomic_write_json
+    from hepscale._version import code_version
+    from hepscale.config import to_dict
+    from processors.jets import JetProcessorConfig
+
+    config = config or JetProcessorConfig()
+    if not inputs:
+        raise ProcessingError("no input files given")
+    out_dir = Path(output)
+    parts_dir = out_dir / ".parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    checks = [check_file(p, constituents=config.constituents) for p in map(str, inputs)]
+    skipped = {c.path: c.error for c in checks if c.error is not None}
+    if skipped and not skip_bad_files:
+        raise ProcessingError("; ".join(skipped.values()) + " (use --skip-bad-files to skip such files)")
+    for reason in skipped.values():
+        logger.warning("skipping %s", reason)
+    chunks = make_chunks(checks, chunksize=chunksize)
+    total = sum(c.stop - c.start for c in chunks)
+    results: dict[str, dict[str, Any]] = {}
+    ctx = contextlib.nullcontext(client) if client is not None else _client(workers, scheduler)
+    with ctx as cl:
+        futures = {cl.submit(run_chunk, c, config, str(parts_dir), key=f"hepscale-chunk-{c.key}", pure=False): c
+                   for c in chunks}
+        bar = tqdm(total=total, unit="ev", desc="process", disable=not progress)
+        try:
+            for fut in as_completed(list(futures)):
+                chunk = futures[fut]
+                res = fut.result()
+                results[chunk.key] = res
+                bar.update(chunk.stop - chunk.start)
+                if res["status"] == "error":
+                    if not skip_bad_files:
+                        for other in futures:
+                            other.cancel()
+                        raise ProcessingError(res["error"] + " (use --skip-bad-files to skip such files)")
+                    skipped.setdefault(chunk.path, res["error"])
+                    logger.warning("skipping %s", res["error"])
+        finally:
+            bar.close()
+    good = [c for c in chunks if c.path not in skipped]
+    provenance = _finalize(good, parts_dir, out_dir, config, checks, skipped, plot=plot)
+    provenance["code_version"] = code_version()
+    provenance["config"] = to_dict(config)
+    atomic_write_json(out_dir / "provenance.json", provenance)
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    return provenance
+
+
+def _finalize(chunks: Sequence[Chunk], parts_dir: Path, out_dir: Path, config: Any,
+              checks: Sequence[FileCheck], skipped: dict[str, str], *, plot: bool) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    from coffea.processor import accumulate
+
+    from hepscale._io import atomic_path, atomic_write_json
+    from hepscale._version import code_version
+    from hepscale.config import to_dict
+
+    per_dataset: dict[str, list[dict[str, Any]]] = {}
+    for c in chunks:
+        with open(parts_dir / f"{c.key}.pkl", "rb") as handle:
+            per_dataset.setdefault(c.dataset, []).append(pickle.loads(handle.read()))
+    merged = {ds: accumulate(accs) for ds, accs in per_dataset.items()}
+    cutflow = {ds: dict(acc["cutflow"]) for ds, acc in merged.items()}
+    total_cutflow: dict[str, int] = {}
+    for flow in cutflow.values():
+        for k, v in flow.items():
+            total_cutflow[k] = total_cutflow.get(k, 0) + int(v)
+    hists = {ds: acc["hists"] for ds, acc in merged.items()}
+    provenance: dict[str, Any] = {
+        "inputs": [{"path": c.path, "entries": c.entries, "schema": c.schema} for c in checks if c.error is None],
+        "skipped_files": [{"path": p, "reason": r} for p, r in skipped.items()],
+        "cutflow": {"total": total_cutflow, **cutflow},
+        "n_jets": total_cutflow.get("jets_selected", 0),
+    }
+    meta = {**provenance, "config": to_dict(config), "code_version": code_version()}
+    jets_path = out_dir / "jets.parquet"
+    part_files = [parts_dir / f"{c.key}.parquet" for c in chunks]
+    common = _common_constituent_fields(part_files)
+    if common is not None:
+        provenance["constituent_fields"] = common
+    with atomic_path(jets_path, suffix=".parquet") as tmp:
+        writer = None
+        try:
+            for part in part_files:
+                table = _read_part(part, common)
+                if writer is None:
+                    schema_meta = dict(table.schema.metadata or {})
+                    schema_meta[b"hepscale"] = json.dumps(meta, default=str).encode()
+                    writer = pq.ParquetWriter(tmp, table.schema.with_metadata(schema_meta), compression="zstd")
+                writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
+            if writer is None:
+                raise ProcessingError("no input could be processed: every file was skipped")
+        finally:
+            if writer is not None:
+                writer.close()
+    atomic_write_json(out_dir / "cutflow.json", provenance["cutflow"])
+    with atomic_path(out_dir / "histograms.pkl") as tmp:
+        tmp.write_bytes(pickle.dumps(hists))
+    _write_root_histograms(out_dir / "histograms.root", hists)
+    if plot:
+        plot_observables(hists, out_dir / "figures")
+    return provenance
+
+
+def _common_constituent_fields(parts: Sequence[Path]) -> list[str] | None:
+    """Constituent fields present in every part (optional ones such as d0, dz may be absent in some)."""
+    import pyarrow.parquet as pq
+
+    field_sets = []
+    for part in parts:
+        ctype = pq.read_schema(part).field("constituents").type.value_type
+        field_sets.append([ctype.field(i).name for i in range(ctype.num_fields)])
+    if not field_sets:
+        return None
+    common = [f for f in field_sets[0] if all(f in fs for fs in field_sets)]
+    dropped = sorted({f for fs in field_sets for f in fs} - set(common))
+    if dropped:
+        logger.warning("constituent field(s) %s are not in every input; they are left out", dropped)
+    return common
+
+
+def _read_part(part: Path, constituent_fields: list[str] | None) -> Any:
+    import awkward as ak
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(part)
+    ctype = table.schema.field("constituents").type.value_type
+    if constituent_fields is None or [ctype.field(i).name for i in range(ctype.num_fields)] == constituent_fields:
+        return table
+    arr = ak.from_arrow(table)
+    arr = ak.with_field(arr, arr.constituents[constituent_fields], "constituents")
+    return ak.to_arrow_table(arr, extensionarray=False)
+
+
+def _write_root_histograms(path: Path, hists: dict[str, dict[str, Any]]) -> None:
+    import uproot
+
+    from hepscale._io import atomic_path
+
+    with atomic_path(path, suffix=".root") as tmp, uproot.recreate(tmp) as f:
+        for ds, hs in hists.items():
+            for name, h in hs.items():
+                f[f"{ds}/{name}"] = h.project(name)
+
+
+def plot_observables(hists: dict[str, dict[str, Any]], folder: str | os.PathLike[str], *,
+                     label: str = "Simulation", names: Sequence[str] | None = None) -> list[Path]:
+    """CMS-style figures of the jet observables (one per observable, PDF and PNG, in ``folder``).
+
+    Each figure has one normalized curve per dataset and truth label.
+    """
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    from hepscale.dataset import LABEL_NAMES
+    from hepscale.plotting import cms_label, cms_style, save_figure
+
+    first = next(iter(hists.values()))
+    written: list[Path] = []
+    with cms_style():
+        for name in names or list(first):
+            fig, ax = plt.subplots(figsize=(10, 10))
+            for ds, hs in hists.items():
+                h = hs[name]
+                for lab in h.axes["label"]:
+                    sub = h[{"label": hist_loc(lab)}]
+                    n = sub.sum().value
+                    if n <= 0:
+                        continue
+                    tag = LABEL_NAMES.get(int(lab), "unlabelled" if int(lab) < 0 else str(lab))
+                    mplhep.histplot(sub, ax=ax, density=True, yerr=False, label=f"{ds}: {tag} ({n:.0f} jets)")
+            ax.set_ylabel("Fraction of jets / bin width")
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
+            ax.legend(fontsize="x-small", loc="upper right")
+            cms_label(ax, label=label)
+            written += save_figure(fig, Path(folder) / name)
+    return written
+
+
+def hist_loc(value: Any) -> Any:
+    import hist
+
+    return hist.loc(value)
+
+
+def _summary(prov: dict[str, Any], out_dir: Path) -> str:
+    flow = prov["cutflow"]["total"]
+    lines = [f"processed {flow.get('events_read', 0)} events -> {prov['n_jets']} jets in {out_dir}"]
+    width = max(len(k) for k in flow) if flow else 10
+    lines += [f"  {k:<{width}}  {v:>10}" for k, v in flow.items()]
+    for item in prov["skipped_files"]:
+        lines.append(f"  skipped: {item['reason']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from hepscale.config import ConfigError, load_config
+    from processors.jets import JetProcessorConfig
+
+    parser = argparse.ArgumentParser(prog="hepscale process", description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="+", help="ROOT files (generated or CMS (PF)NanoAOD)")
+    parser.add_argument("--output", type=Path, required=True, help="output directory")
+    parser.add_argument("--workers", type=int, default=2, help="local dask worker processes (default 2)")
+    parser.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
+    parser.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files, recording why")
+    parser.add_argument("--constituents", choices=("recluster", "pfnano"), default=None,
+                        help="recluster PF candidates (default) or use the stored FatJetPFCands")
+    parser.add_argument("--config", type=Path, default=None, help="YAML with jet building/selection settings")
+    parser.add_argument("--chunksize", type=int, default=5000, help="entries per task (default 5000)")
+    parser.add_argument("--no-plot", action="store_true", help="do not draw the observable figures")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        overrides = [f"constituents={args.constituents}"] if args.constituents else []
+        config = load_config(JetProcessorConfig, args.config, overrides=overrides)
+        prov = process_files(
+            args.inputs, args.output, config=config, workers=args.workers, scheduler=args.scheduler,
+            skip_bad_files=args.skip_bad_files, chunksize=args.chunksize, progress=not args.no_progress,
+            plot=not args.no_plot,
+        )
+    except (ProcessingError, ConfigError, ValueError) as err:
+        parser.exit(2, f"hepscale process: error: {err}\n")
+    print(_summary(prov, args.output))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
