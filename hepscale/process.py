@@ -272,7 +272,12 @@ def process_files(
         finally:
             bar.close()
     good = [c for c in chunks if c.path not in skipped]
-    provenance = _finalize(good, parts_dir, out_dir, config, checks, skipped, plot=plot)
+    chunk_info = {
+        "total": len(chunks),
+        "cached": sum(1 for r in results.values() if r["status"] == "cached"),
+        "chunksize": chunksize,
+    }
+    provenance = _finalize(good, parts_dir, out_dir, config, checks, skipped, chunk_info, plot=plot)
     provenance["code_version"] = code_version()
     provenance["config"] = to_dict(config)
     atomic_write_json(out_dir / "provenance.json", provenance)
@@ -281,7 +286,8 @@ def process_files(
 
 
 def _finalize(chunks: Sequence[Chunk], parts_dir: Path, out_dir: Path, config: Any,
-              checks: Sequence[FileCheck], skipped: dict[str, str], *, plot: bool) -> dict[str, Any]:
+              checks: Sequence[FileCheck], skipped: dict[str, str], chunk_info: dict[str, int], *,
+              plot: bool) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from coffea.processor import accumulate
@@ -306,6 +312,7 @@ def _finalize(chunks: Sequence[Chunk], parts_dir: Path, out_dir: Path, config: A
         "skipped_files": [{"path": p, "reason": r} for p, r in skipped.items()],
         "cutflow": {"total": total_cutflow, **cutflow},
         "n_jets": total_cutflow.get("jets_selected", 0),
+        "chunks": chunk_info,
     }
     meta = {**provenance, "config": to_dict(config), "code_version": code_version()}
     jets_path = out_dir / "jets.parquet"

@@ -2,7 +2,8 @@
 
 A jet is labelled (codes of :data:`hepscale.dataset.LABELS`):
 
-- ``Tbqq`` when a top quark's b and both quarks of its W lie within dR < R of the jet axis;
+- ``Tbqq`` when a top quark's b (or the s, d quark of a CKM-suppressed decay) and both quarks
+  of its W lie within dR < R of the jet axis;
 - else ``Wqq``, ``Zqq``, ``Hbb``/``Hcc`` when both decay quarks of a W, Z or H do;
 - else ``QCD``.
 
@@ -55,7 +56,7 @@ def _labels(jet_event, jet_eta, jet_phi, gen_offsets, pdg, mother, geta, gphi, r
                     if mother[d] != local:
                         continue
                     ad = abs(pdg[d])
-                    if ad == 5 and _dr2(jet_eta[j], jet_phi[j], geta[d], gphi[d]) < r2:
+                    if ad <= 5 and _dr2(jet_eta[j], jet_phi[j], geta[d], gphi[d]) < r2:
                         has_b = True
                     elif ad == 24:
                         nq = 0

@@ -48,3 +48,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def generated_samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small ttbar and QCD samples from the embedded generator (seeded), made once per session."""
+    from hepscale.generate import GeneratorConfig, generate
+
+    folder = tmp_path_factory.mktemp("generated")
+    samples = {}
+    for process, events, seed in (("ttbar", 400, 11), ("qcd", 400, 12)):
+        samples[process] = generate(GeneratorConfig(process=process, events=events, seed=seed), folder / f"{process}.root")
+    return samples
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real dask.distributed LocalCluster with 2 worker processes, shared by the session."""
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def processed_samples(generated_samples: dict[str, Path], dask_client, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated samples run through ``process_files`` on the dask LocalCluster."""
+    from hepscale.process import process_files
+
+    out = tmp_path_factory.mktemp("processed")
+    process_files(list(generated_samples.values()), out, client=dask_client, chunksize=150, progress=False)
+    return out
