@@ -436,6 +436,7 @@ def _summary(prov: dict[str, Any], out_dir: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from hepscale._logging import configure_cli_logging
     from hepscale.config import ConfigError, load_config
     from processors.jets import JetProcessorConfig
 
@@ -451,7 +452,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chunksize", type=int, default=5000, help="entries per task (default 5000)")
     parser.add_argument("--no-plot", action="store_true", help="do not draw the observable figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
     args = parser.parse_args(argv)
+    configure_cli_logging(args.verbose)
     try:
         overrides = [f"constituents={args.constituents}"] if args.constituents else []
         config = load_config(JetProcessorConfig, args.config, overrides=overrides)

@@ -1,0 +1,13 @@
+"""Logging set-up for the command-line tools (the library itself never configures logging)."""
+
+from __future__ import annotations
+
+import logging
+
+
+def configure_cli_logging(verbose: bool = False) -> None:
+    """Warnings (or info with ``verbose``) from hepscale on stderr; dask's chatter kept to errors."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("distributed", "bokeh", "tornado"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
