@@ -118,3 +118,12 @@ def test_cli_process_with_config(good_file, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(good_file), "--output", str(tmp_path / "cli2"), "--config", str(cfg)])
     assert "unknown key(s) 'jet_pt_minimum'" in capsys.readouterr().err
+
+
+def test_shipped_ak8_config_is_the_default():
+    from pathlib import Path
+
+    from hepscale.config import load_config
+
+    path = Path(__file__).resolve().parent.parent / "configs" / "process" / "ak8.yaml"
+    assert load_config(JetProcessorConfig, path) == JetProcessorConfig()
