@@ -127,3 +127,10 @@ def test_shipped_ak8_config_is_the_default():
 
     path = Path(__file__).resolve().parent.parent / "configs" / "process" / "ak8.yaml"
     assert load_config(JetProcessorConfig, path) == JetProcessorConfig()
+
+
+def test_existing_scheduler_address(good_file, tmp_path, dask_client, capsys):
+    address = dask_client.scheduler.address
+    assert main([str(good_file), "--output", str(tmp_path / "sched"), "--scheduler", address, "--no-progress",
+                 "--no-plot"]) == 0
+    assert "processed 5 events -> 6 jets" in capsys.readouterr().out
