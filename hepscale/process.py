@@ -30,6 +30,7 @@ import logging
 import os
 import pickle
 import shutil
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -181,17 +182,38 @@ def run_chunk(chunk: Chunk, config: Any, parts_dir: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _client(workers: int, scheduler: str | None) -> Iterator[Any]:
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A dask ``Client`` on a ``LocalCluster`` of ``workers`` single-threaded processes.
+
+    Shutting the cluster down is given a minute; a slow shutdown (a loaded machine) is logged,
+    not raised, since all results are in by then.
+    """
+    import asyncio
+
     from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        try:
+            client.close(timeout=60)
+            cluster.close(timeout=60)
+        except (TimeoutError, asyncio.TimeoutError, asyncio.CancelledError) as err:
+            logger.warning("the dask cluster did not shut down cleanly (%s: %s)", type(err).__name__, err)
+
+
+@contextlib.contextmanager
+def _client(workers: int, scheduler: str | None) -> Iterator[Any]:
+    from dask.distributed import Client
 
     if scheduler:
         with Client(scheduler) as client:
             yield client
         return
-    with LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-        silence_logs=logging.ERROR,
-    ) as cluster, Client(cluster) as client:
+    with local_cluster(workers) as client:
         yield client
 
 
@@ -253,7 +275,8 @@ def process_files(
     results: dict[str, dict[str, Any]] = {}
     ctx = contextlib.nullcontext(client) if client is not None else _client(workers, scheduler)
     with ctx as cl:
-        futures = {cl.submit(run_chunk, c, config, str(parts_dir), key=f"hepscale-chunk-{c.key}", pure=False): c
+        run_id = uuid.uuid4().hex[:8]  # keys unique per run: a cancelled earlier run must not shadow this one
+        futures = {cl.submit(run_chunk, c, config, str(parts_dir), key=f"hepscale-chunk-{c.key}-{run_id}", pure=False): c
                    for c in chunks}
         bar = tqdm(total=total, unit="ev", desc="process", disable=not progress)
         try:

@@ -65,12 +65,9 @@ def generated_samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
 @pytest.fixture(scope="session")
 def dask_client():
     """A real dask.distributed LocalCluster with 2 worker processes, shared by the session."""
-    import logging
+    from hepscale.process import local_cluster
 
-    from dask.distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with local_cluster(2) as client:
         yield client
 
 
