@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import htcondor2
+import pytest
+
+from hepscale.condor import (
+    CHECKPOINT_EXIT_CODE, CondorError, Job, SiteProfile, condor_arguments, dask_cluster, load_site, submit_dag,
+    submit_description, validate_submit, write_dag, write_queue_file,
+)
+from hepscale.config import ConfigError
+
+pytestmark = pytest.mark.condor
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def site():
+    return load_site(ROOT / "configs" / "sites" / "generic-gpu.yaml")
+
+
+def test_shipped_copies_are_identical():
+    assert filecmp.cmp(ROOT / "configs/sites/generic-gpu.yaml", ROOT / "hepscale/data/sites/generic-gpu.yaml", shallow=False)
+    assert filecmp.cmp(ROOT / "condor/hepscale_job.sh", ROOT / "hepscale/data/hepscale_job.sh", shallow=False)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["train", "run.yaml"], '"train run.yaml"'),
+    (["train", "my run.yaml", "optim.lr=3e-4"], "\"train 'my run.yaml' optim.lr=3e-4\""),
+    (["it's", ""], "\"'it''s' ''\""),
+])
+def test_argument_quoting_is_what_htcondor_reads(args, expected):
+    quoted = condor_arguments(args)
+    assert quoted == expected
+    sub = htcondor2.Submit({"executable": "x", "arguments": quoted})
+    assert sub["arguments"] == expected
+    with pytest.raises(CondorError, match="double quote"):
+        condor_arguments(['say "hi"'])
+
+
+def test_queue_from_item_list(tmp_path, site):
+    jobs = [Job("run-a", ("train", "a b.yaml", "--resume")), Job("run-b", ("train", "b.yaml"))]
+    desc = submit_description("train", site, training=True)
+    sub_path = write_queue_file(tmp_path, "train", desc, jobs)
+    text = sub_path.read_text()
+    assert "queue job_id, args from train.items" in text
+    assert f"checkpoint_exit_code = {CHECKPOINT_EXIT_CODE}" in text and "request_gpus = 1" in text
+    rows = validate_submit(text, items=(tmp_path / "train.items").read_text())
+    assert [r["job_id"] for r in rows] == ["run-a", "run-b"]
+    assert rows[0]["args"] == "\"train 'a b.yaml' --resume\""
+
+
+def test_dag_of_stages(tmp_path, site):
+    site.container_image = "docker://example/hepscale:1"
+    site.accounting_group = "group_physics.user"
+    runs = [Job(f"r{i}", ("train", f"r{i}/config.yaml", "--output", f"r{i}", "--resume")) for i in range(3)]
+    evals = [Job(f"r{i}", ("evaluate", f"r{i}")) for i in range(3)]
+    stages = [
+        ("prepare", submit_description("prepare", site), [Job("prepare", ("study", "prepare", "s.yaml"))], "all"),
+        ("train", submit_description("train", site, training=True), runs, "all"),
+        ("evaluate", submit_description("evaluate", site), evals, "one-to-one"),
+        ("collect", submit_description("collect", site), [Job("collect", ("study", "collect", "."))], "all"),
+    ]
+    dag_file = write_dag(tmp_path, stages, max_jobs={"train": 2})
+    text = dag_file.read_text()
+    assert "PARENT prepare:0 CHILD train:0 train:1 train:2" in text
+    assert "PARENT train:1 CHILD evaluate:1" in text  # one-to-one
+    assert "PARENT evaluate:0 evaluate:1 evaluate:2 CHILD collect:0" in text
+    assert "RETRY train:0 3" in text and "CATEGORY train:0 train" in text and "MAXJOBS train 2" in text
+    assert 'VARS train:2 job_id="r2" args="\\"train r2/config.yaml --output r2 --resume\\""' in text
+    train_sub = (tmp_path / "train.sub").read_text()
+    validate_submit(train_sub)
+    for line in ("container_image = docker://example/hepscale:1", "accounting_group = group_physics.user",
+                 "checkpoint_exit_code = 85", "transfer_checkpoint_files = $(job_id)", "request_memory = 32GB"):
+        assert line in train_sub
+    assert "checkpoint_exit_code" not in (tmp_path / "evaluate.sub").read_text()
+    assert (tmp_path / "hepscale_job.sh").is_file()
+    with pytest.raises(CondorError, match="one-to-one with 3"):
+        write_dag(tmp_path / "bad", [stages[1], ("evaluate", stages[2][1], evals[:2], "one-to-one")])
+
+
+def test_bad_descriptions_and_profiles(tmp_path):
+    with pytest.raises(CondorError, match="cannot parse the queue statement"):
+        validate_submit("executable = x\nqueue 3 in (a b")
+    with pytest.raises(CondorError, match="request_memory = 'lots'"):
+        validate_submit("executable = x\nrequest_memory = lots\nqueue")
+    bad = tmp_path / "site.yaml"
+    bad.write_text("train:\n  request_memory: lots\n")
+    with pytest.raises(ConfigError, match="request_memory must be a size"):
+        load_site(bad)
+    bad.write_text("gpus: 4\n")
+    with pytest.raises(ConfigError, match="unknown key.*'gpus'.*valid keys are: accounting_group"):
+        load_site(bad)
+    with pytest.raises(CondorError, match="site profile 'nosuchsite' not found"):
+        load_site("nosuchsite")
+    with pytest.raises(ValueError, match="job id"):
+        Job("a/b", ("x",))
+
+
+def test_submit_without_a_schedd_is_a_clear_error(tmp_path, site):
+    dag = write_dag(tmp_path, [("collect", submit_description("collect", site), [Job("c", ("study", "collect"))], "all")])
+    with pytest.raises(CondorError, match="needs an HTCondor access point"):
+        submit_dag(dag)
+
+
+def test_dask_jobqueue_cluster_from_site(site):
+    site.container_image = "docker://example/hepscale:1"
+    cluster = dask_cluster(site)
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "MY.DaskWorkerMemory = 4000000000" in script and "MY.DaskWorkerCores = 1" in script
+    assert "container_image = docker://example/hepscale:1" in script
+    assert isinstance(SiteProfile(), SiteProfile)
