@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("hepscale.sample", "sample jets from a trained generative model"),
     "evaluate": ("hepscale.evaluate", "physics metrics (SWD with floor, JetNet metrics) of a run or sample"),
     "fit": ("hepscale.fit", "fit scaling laws to a runs table"),
+    "runs": ("hepscale.runs", "gather every result.json of a study into a runs table"),
     "study": ("hepscale.study", "plan, run locally, or submit to HTCondor a scaling study"),
     "quickstart": ("hepscale.quickstart", "run the quickstart example end to end on generated jets"),
 }
