@@ -141,8 +141,17 @@ def build_jets(
     return ak.zip(record, depth_limit=1)
 
 
-def write_jets(path: str | os.PathLike[str], jets: ak.Array, *, metadata: Mapping[str, Any] | None = None) -> Path:
-    """Write a jet dataset to one parquet file, atomically, with ``metadata`` as provenance JSON."""
+def write_jets(
+    path: str | os.PathLike[str],
+    jets: ak.Array,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    compression: str = "zstd",
+) -> Path:
+    """Write a jet dataset to one parquet file, atomically, with ``metadata`` as provenance JSON.
+
+    ``compression``: parquet codec (``"zstd"``; ``"none"`` for intermediate files).
+    """
     import pyarrow.parquet as pq
 
     from hepscale._io import atomic_path
@@ -160,7 +169,7 @@ def write_jets(path: str | os.PathLike[str], jets: ak.Array, *, metadata: Mappin
     table = table.replace_schema_metadata(schema_meta)
     out = Path(path)
     with atomic_path(out, suffix=".parquet") as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression=compression)
     return out
 
 

@@ -172,7 +172,7 @@ def run_chunk(chunk: Chunk, config: Any, parts_dir: str) -> dict[str, Any]:
             events = open_events(chunk)
             out = JetProcessor(config).process(events)[chunk.dataset]
         jets = out.pop("jets")
-        write_jets(part, jets, metadata={"chunk": asdict(chunk)})
+        write_jets(part, jets, metadata={"chunk": asdict(chunk)}, compression="none")  # merged (zstd) at the end
         with atomic_path(acc_path) as tmp:
             tmp.write_bytes(pickle.dumps(out))
     except Exception as err:  # reported to the caller with the file name
