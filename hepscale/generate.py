@@ -196,7 +196,6 @@ def generate_block(config: GeneratorConfig, block: int, n_events: int, block_see
     px = ak.to_numpy(ak.flatten(prt.p.px))
     py = ak.to_numpy(ak.flatten(prt.p.py))
     pz = ak.to_numpy(ak.flatten(prt.p.pz))
-    e = ak.to_numpy(ak.flatten(prt.p.e))
     mass = ak.to_numpy(ak.flatten(prt.m))
     weights = ak.to_numpy(ak.firsts(batch.info.weights))
     charges = {int(i): float(pythia.particleData.charge(int(i))) for i in np.unique(ids)}

@@ -37,6 +37,17 @@ def nanoaod_file(shared_data: Path) -> Path:
     return shared_data / "nanoaod_2015_opendata_ttbar_200ev.root"
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Two CPU cores shared by dask workers and torch: one torch thread avoids OpenMP spin-waiting."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     try:
         import torch

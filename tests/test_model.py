@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -24,13 +23,6 @@ from hepscale.model import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """2 shared CPU cores: one torch thread avoids OpenMP spin-waiting under load."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 SIZES = ["Pico", "XXS", "XS", "S", "M-", "M", "L", "XL", "XXL"]
 
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import awkward as ak
 import numpy as np
 import pytest
+from _synthetic import random_jets
 import torch
 
 from hepscale.config import load_config
@@ -16,28 +16,8 @@ from hepscale.tokenizer import Tokenizer, TokenizerConfig, tokenize_dataset
 from hepscale.train import TrainConfig, train
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """2 shared CPU cores: one torch thread avoids OpenMP spin-waiting under load."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_jets(n: int, *, seed: int = 0, n_max: int = 20) -> ak.Array:
-    rng = np.random.default_rng(seed)
-    k = rng.integers(2, n_max, size=n)
-    tot = int(k.sum())
-    cons = ak.zip(
-        {
-            "pt": rng.exponential(30.0, tot) + 0.6,
-            "eta": rng.normal(0.0, 0.15, tot),
-            "phi": rng.normal(0.0, 0.15, tot),
-            "mass": np.zeros(tot),
-        }
-    )
-    return build_jets(ak.unflatten(cons, k))
+    return random_jets(n, seed=seed, n_max=n_max)
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,12 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import pytest
+from _synthetic import random_jets
 import torch
 import yaml
 
 from hepscale.config import ConfigError, load_config
-from hepscale.dataset import build_jets, write_jets
+from hepscale.dataset import write_jets
 from hepscale.model import GPT, GPTConfig, count_parameters
 from hepscale.optim import lr_at
 from hepscale.tokenizer import TokenizerConfig, load_tokens, tokenize_dataset
@@ -36,28 +37,8 @@ from hepscale.train import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """2 shared CPU cores: one torch thread avoids OpenMP spin-waiting under load."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_jets(n: int, *, seed: int = 0, n_max: int = 30) -> ak.Array:
-    rng = np.random.default_rng(seed)
-    k = rng.integers(2, n_max, size=n)
-    tot = int(k.sum())
-    cons = ak.zip(
-        {
-            "pt": rng.exponential(30.0, tot) + 0.6,
-            "eta": rng.normal(0.0, 0.15, tot),
-            "phi": rng.normal(0.0, 0.15, tot),
-            "mass": np.zeros(tot),
-        }
-    )
-    return build_jets(ak.unflatten(cons, k))
+    return random_jets(n, seed=seed, n_max=n_max)
 
 
 @pytest.fixture(scope="module")
