@@ -194,10 +194,10 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     f = dataset_files(path)[0]
     try:
-        schema = pq.read_schema(f)
+        file_meta = pq.read_metadata(f).metadata or {}  # file key-value metadata (schema metadata included)
     except Exception as err:  # pyarrow raises several unrelated types for corrupt files
         raise DatasetError(f"cannot read parquet file {f}: {err}") from err
-    raw = (schema.metadata or {}).get(_META_KEY)
+    raw = file_meta.get(_META_KEY)
     return json.loads(raw) if raw else {}
 
 

@@ -44,7 +44,61 @@ __all__ = ["Chunk", "FileCheck", "ProcessingError", "check_file", "make_chunks",
 
 #: branches every input needs (PF candidates); pfnano mode needs the FatJet links too
 REQUIRED_BRANCHES = ("PFCands_pt", "PFCands_eta", "PFCands_phi", "PFCands_mass")
+#: constituent fields stored where the input has them
+OPTIONAL_CONSTITUENT_FIELDS = ("d0", "dz")
 PFNANO_BRANCHES = ("FatJetPFCands_jetIdx", "FatJetPFCands_pFCandsIdx")
+
+
+class _StreamingMerge:
+    """Append finished files to the output dataset, in input order, while the workers run.
+
+    A file is appended only once all its chunks succeeded, so a file skipped with
+    ``--skip-bad-files`` never leaves rows behind; the order of the rows does not depend on
+    the order in which workers finish.
+    """
+
+    def __init__(self, chunks: Sequence[Chunk], parts_dir: Path, target: Path, fields: list[str] | None) -> None:
+        self.parts_dir = parts_dir
+        self.target = target
+        self.fields = fields
+        self.by_file: dict[str, list[Chunk]] = {}
+        for c in chunks:
+            self.by_file.setdefault(c.path, []).append(c)
+        self.order = list(self.by_file)
+        self.done: set[str] = set()
+        self.bad: set[str] = set()
+        self.next = 0
+        self.writer: Any = None
+
+    def chunk_done(self, chunk: Chunk) -> None:
+        self.done.add(chunk.key)
+        self._advance()
+
+    def file_bad(self, path: str) -> None:
+        self.bad.add(path)
+        self._advance()
+
+    def _advance(self) -> None:
+        import pyarrow.parquet as pq
+
+        while self.next < len(self.order):
+            path = self.order[self.next]
+            if path not in self.bad:
+                if not all(c.key in self.done for c in self.by_file[path]):
+                    return
+                for c in self.by_file[path]:
+                    table = _read_part(self.parts_dir / f"{c.key}.parquet", self.fields)
+                    if self.writer is None:
+                        self.writer = pq.ParquetWriter(self.target, table.schema, compression="zstd")
+                    self.writer.write_table(table.replace_schema_metadata(self.writer.schema.metadata))
+            self.next += 1
+
+    def close(self, metadata: dict[str, Any]) -> None:
+        if self.writer is None:
+            raise ProcessingError("no input could be processed: every file was skipped")
+        self.writer.add_key_value_metadata({"hepscale": json.dumps(metadata, default=str)})
+        self.writer.close()
+        self.writer = None
 
 
 class ProcessingError(RuntimeError):
@@ -59,6 +113,7 @@ class FileCheck:
     entries: int = 0
     schema: str = "NanoAODSchema"
     error: str | None = None
+    optional_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,7 +158,8 @@ def check_file(path: str | os.PathLike[str], *, constituents: str = "recluster",
             if missing:
                 return FileCheck(p, error=f"{p}: tree {tree!r} lacks branch(es) {', '.join(missing)}")
             schema = "PFNanoAODSchema" if "FatJetPFCands_jetIdx" in keys else "NanoAODSchema"
-            return FileCheck(p, entries=int(t.num_entries), schema=schema)
+            optional = tuple(f for f in OPTIONAL_CONSTITUENT_FIELDS if f"PFCands_{f}" in keys)
+            return FileCheck(p, entries=int(t.num_entries), schema=schema, optional_fields=optional)
     except Exception as err:  # uproot raises many types for corrupt or truncated files
         return FileCheck(p, error=f"{p}: not a readable ROOT file ({type(err).__name__}: {err})")
 
@@ -253,7 +309,7 @@ def process_files(
     from dask.distributed import as_completed
     from tqdm.auto import tqdm
 
-    from hepscale._io import atomic_write_json
+    from hepscale._io import atomic_path
     from hepscale._version import code_version
     from hepscale.config import to_dict
     from processors.jets import JetProcessorConfig
@@ -272,9 +328,12 @@ def process_files(
         logger.warning("skipping %s", reason)
     chunks = make_chunks(checks, chunksize=chunksize)
     total = sum(c.stop - c.start for c in chunks)
+    usable = [c for c in checks if c.error is None]
+    fields = _constituent_fields(usable)
     results: dict[str, dict[str, Any]] = {}
     ctx = contextlib.nullcontext(client) if client is not None else _client(workers, scheduler)
-    with ctx as cl:
+    with ctx as cl, atomic_path(out_dir / "jets.parquet", suffix=".parquet") as jets_tmp:
+        merge = _StreamingMerge(chunks, parts_dir, jets_tmp, fields)
         run_id = uuid.uuid4().hex[:8]  # keys unique per run: a cancelled earlier run must not shadow this one
         futures = {cl.submit(run_chunk, c, config, str(parts_dir), key=f"hepscale-chunk-{c.key}-{run_id}", pure=False): c
                    for c in chunks}
@@ -292,32 +351,45 @@ def process_files(
                         raise ProcessingError(res["error"] + " (use --skip-bad-files to skip such files)")
                     skipped.setdefault(chunk.path, res["error"])
                     logger.warning("skipping %s", res["error"])
+                    merge.file_bad(chunk.path)
+                else:
+                    merge.chunk_done(chunk)
         finally:
             bar.close()
-    good = [c for c in chunks if c.path not in skipped]
-    chunk_info = {
-        "total": len(chunks),
-        "cached": sum(1 for r in results.values() if r["status"] == "cached"),
-        "chunksize": chunksize,
-    }
-    provenance = _finalize(good, parts_dir, out_dir, config, checks, skipped, chunk_info, plot=plot)
-    provenance["code_version"] = code_version()
-    provenance["config"] = to_dict(config)
-    atomic_write_json(out_dir / "provenance.json", provenance)
+        good = [c for c in chunks if c.path not in skipped]
+        chunk_info = {
+            "total": len(chunks),
+            "cached": sum(1 for r in results.values() if r["status"] == "cached"),
+            "chunksize": chunksize,
+        }
+        provenance, hists = _summarize(good, parts_dir, checks, skipped, chunk_info)
+        if fields is not None:
+            provenance["constituent_fields"] = fields
+        provenance["config"] = to_dict(config)
+        provenance["code_version"] = code_version()
+        merge.close(provenance)
+    _write_outputs(out_dir, provenance, hists, plot=plot)
     shutil.rmtree(parts_dir, ignore_errors=True)
     return provenance
 
 
-def _finalize(chunks: Sequence[Chunk], parts_dir: Path, out_dir: Path, config: Any,
-              checks: Sequence[FileCheck], skipped: dict[str, str], chunk_info: dict[str, int], *,
-              plot: bool) -> dict[str, Any]:
-    import pyarrow.parquet as pq
+def _constituent_fields(checks: Sequence[FileCheck]) -> list[str] | None:
+    """Constituent fields of the merged dataset: optional ones (d0, dz) only where every input has them."""
+    from hepscale.dataset import CONSTITUENT_FIELDS
 
+    if not checks:
+        return None
+    common = [f for f in OPTIONAL_CONSTITUENT_FIELDS if all(f in c.optional_fields for c in checks)]
+    dropped = sorted({f for c in checks for f in c.optional_fields} - set(common))
+    if dropped:
+        logger.warning("constituent field(s) %s are not in every input; they are left out", dropped)
+    return list(CONSTITUENT_FIELDS) + common
+
+
+def _summarize(chunks: Sequence[Chunk], parts_dir: Path, checks: Sequence[FileCheck], skipped: dict[str, str],
+               chunk_info: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Accumulate the chunks' cutflows and histograms into the provenance record."""
     from coffea.processor import accumulate
-
-    from hepscale._io import atomic_path, atomic_write_json
-    from hepscale._version import code_version
-    from hepscale.config import to_dict
 
     per_dataset: dict[str, list[dict[str, Any]]] = {}
     for c in chunks:
@@ -329,7 +401,6 @@ def _finalize(chunks: Sequence[Chunk], parts_dir: Path, out_dir: Path, config: A
     for flow in cutflow.values():
         for k, v in flow.items():
             total_cutflow[k] = total_cutflow.get(k, 0) + int(v)
-    hists = {ds: acc["hists"] for ds, acc in merged.items()}
     provenance: dict[str, Any] = {
         "inputs": [{"path": c.path, "entries": c.entries, "schema": c.schema} for c in checks if c.error is None],
         "skipped_files": [{"path": p, "reason": r} for p, r in skipped.items()],
@@ -337,51 +408,19 @@ def _finalize(chunks: Sequence[Chunk], parts_dir: Path, out_dir: Path, config: A
         "n_jets": total_cutflow.get("jets_selected", 0),
         "chunks": chunk_info,
     }
-    meta = {**provenance, "config": to_dict(config), "code_version": code_version()}
-    jets_path = out_dir / "jets.parquet"
-    part_files = [parts_dir / f"{c.key}.parquet" for c in chunks]
-    common = _common_constituent_fields(part_files)
-    if common is not None:
-        provenance["constituent_fields"] = common
-    with atomic_path(jets_path, suffix=".parquet") as tmp:
-        writer = None
-        try:
-            for part in part_files:
-                table = _read_part(part, common)
-                if writer is None:
-                    schema_meta = dict(table.schema.metadata or {})
-                    schema_meta[b"hepscale"] = json.dumps(meta, default=str).encode()
-                    writer = pq.ParquetWriter(tmp, table.schema.with_metadata(schema_meta), compression="zstd")
-                writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
-            if writer is None:
-                raise ProcessingError("no input could be processed: every file was skipped")
-        finally:
-            if writer is not None:
-                writer.close()
+    return provenance, {ds: acc["hists"] for ds, acc in merged.items()}
+
+
+def _write_outputs(out_dir: Path, provenance: dict[str, Any], hists: dict[str, Any], *, plot: bool) -> None:
+    from hepscale._io import atomic_path, atomic_write_json
+
     atomic_write_json(out_dir / "cutflow.json", provenance["cutflow"])
     with atomic_path(out_dir / "histograms.pkl") as tmp:
         tmp.write_bytes(pickle.dumps(hists))
     _write_root_histograms(out_dir / "histograms.root", hists)
     if plot:
         plot_observables(hists, out_dir / "figures")
-    return provenance
-
-
-def _common_constituent_fields(parts: Sequence[Path]) -> list[str] | None:
-    """Constituent fields present in every part (optional ones such as d0, dz may be absent in some)."""
-    import pyarrow.parquet as pq
-
-    field_sets = []
-    for part in parts:
-        ctype = pq.read_schema(part).field("constituents").type.value_type
-        field_sets.append([ctype.field(i).name for i in range(ctype.num_fields)])
-    if not field_sets:
-        return None
-    common = [f for f in field_sets[0] if all(f in fs for fs in field_sets)]
-    dropped = sorted({f for fs in field_sets for f in fs} - set(common))
-    if dropped:
-        logger.warning("constituent field(s) %s are not in every input; they are left out", dropped)
-    return common
+    atomic_write_json(out_dir / "provenance.json", provenance)
 
 
 def _read_part(part: Path, constituent_fields: list[str] | None) -> Any:

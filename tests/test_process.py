@@ -134,3 +134,12 @@ def test_existing_scheduler_address(good_file, tmp_path, dask_client, capsys):
     assert main([str(good_file), "--output", str(tmp_path / "sched"), "--scheduler", address, "--no-progress",
                  "--no-plot"]) == 0
     assert "processed 5 events -> 6 jets" in capsys.readouterr().out
+
+
+def test_mixed_sources_keep_the_common_constituent_fields(good_file, pfnano_file, tmp_path, dask_client, caplog):
+    prov = process_files([pfnano_file, good_file], tmp_path / "mix", client=dask_client, progress=False, plot=False)
+    assert "constituent field(s) ['d0', 'dz'] are not in every input" in caplog.text
+    jets = read_jets(tmp_path / "mix" / "jets.parquet")
+    assert "d0" not in jets.constituents.fields and prov["constituent_fields"][-1] == "charge"
+    # rows follow the input order, whatever order the workers finish in
+    assert jets.source.to_list() == ["pfnano_qcd_pt1400to1800_2018mc_10ev.root"] * 20 + ["good.root"] * 6
