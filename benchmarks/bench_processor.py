@@ -84,19 +84,23 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000, help="events per file")
     parser.add_argument("--files", type=int, default=4, help="number of files (half ttbar, half QCD)")
     parser.add_argument("--repeat", type=int, default=2, help="timed repetitions (best is kept)")
+    parser.add_argument("--reuse", default=None, help="folder of already generated files (skips generation)")
+    parser.add_argument("--chunksize", type=int, default=1000, help="entries per dask task (default 1000)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="hepscale-bench-"))
     print(f"working in {tmp}")
 
     # 1. Pythia rate, one process
-    files = []
-    for i in range(args.files):
+    files = sorted(Path(args.reuse).glob("*.root")) if args.reuse else []
+    for i in range(0 if files else args.files):
         process = "ttbar" if i % 2 == 0 else "qcd"
         t0 = time.perf_counter()
         files.append(generate(GeneratorConfig(process=process, events=args.events, seed=100 + i), tmp / f"{process}_{i}.root"))
         dt = time.perf_counter() - t0
         print(f"pythia {process}: {args.events / dt:.1f} events/s per core (incl. ROOT writing)")
-    n_events = args.events * args.files
+    import uproot
+
+    n_events = sum(uproot.open(f)["Events"].num_entries for f in files)
 
     # 2. bare loop
     bare = []
@@ -114,11 +118,11 @@ def main() -> None:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
             process_files(files[:1], tmp / f"warm_{workers}", client=client, progress=False, plot=False,
-                          chunksize=args.events)
+                          chunksize=args.chunksize)
             for r in range(args.repeat):
                 t0 = time.perf_counter()
                 prov = process_files(files, tmp / f"proc_{workers}_{r}", client=client, progress=False, plot=False,
-                                     chunksize=args.events)
+                                     chunksize=args.chunksize)
                 times.append(time.perf_counter() - t0)
                 assert prov["n_jets"] == n_bare, (prov["n_jets"], n_bare)
         return min(times)

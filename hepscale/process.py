@@ -30,6 +30,7 @@ import logging
 import os
 import pickle
 import shutil
+import time
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
@@ -223,6 +224,7 @@ def run_chunk(chunk: Chunk, config: Any, parts_dir: str) -> dict[str, Any]:
     acc_path = Path(parts_dir) / f"{chunk.key}.pkl"
     if part.exists() and acc_path.exists():
         return {"key": chunk.key, "status": "cached", "path": chunk.path}
+    start = time.perf_counter()
     try:
         with _quiet_schema():
             events = open_events(chunk)
@@ -234,7 +236,8 @@ def run_chunk(chunk: Chunk, config: Any, parts_dir: str) -> dict[str, Any]:
     except Exception as err:  # reported to the caller with the file name
         return {"key": chunk.key, "status": "error", "path": chunk.path,
                 "error": f"{chunk.path} (entries {chunk.start}-{chunk.stop}): {type(err).__name__}: {err}"}
-    return {"key": chunk.key, "status": "done", "path": chunk.path, "jets": len(jets)}
+    return {"key": chunk.key, "status": "done", "path": chunk.path, "jets": len(jets),
+            "seconds": time.perf_counter() - start}
 
 
 @contextlib.contextmanager
@@ -361,6 +364,7 @@ def process_files(
             "total": len(chunks),
             "cached": sum(1 for r in results.values() if r["status"] == "cached"),
             "chunksize": chunksize,
+            "task_seconds": round(sum(r.get("seconds", 0.0) for r in results.values()), 3),
         }
         provenance, hists = _summarize(good, parts_dir, checks, skipped, chunk_info)
         if fields is not None:
