@@ -1,9 +1,13 @@
-"""``hepscale quickstart``: the jet data path end to end on the embedded generator.
+"""``hepscale quickstart``: the small phase-1 scaling study, from nothing, on 2 CPU cores.
 
-Generates boosted ttbar and QCD events with Pythia 8, runs the coffea/fastjet jet processor on
-a dask LocalCluster, prints a summary of the jets and their observables by truth label, and
-writes CMS-style figures. Re-running reuses what is already there (files are only regenerated
-when their settings change), so an interrupted quickstart continues where it stopped.
+By default it runs ``configs/studies/generation_phase1_cpu.yaml`` with the local executor:
+Pythia 8 ttbar and QCD events, AK8 jets with the coffea/fastjet processor on dask, tokens,
+four GPT sizes (Pico, XXS, XS, S: 1.9 orders of magnitude in non-embedding parameters),
+samples, SWD with its floor, the fits of loss vs N and of SWD vs loss, figures and a summary
+table. It is resumable: a re-run continues where an interrupted one stopped.
+
+``--jets-only`` runs just the jet data path (generate -> process -> observables by truth label,
+CMS-style figures) in about a minute.
 """
 
 from __future__ import annotations
@@ -90,19 +94,58 @@ def run_quickstart(output: Path, *, events: int = 2000, seed: int = 1, workers: 
     }
 
 
+#: the study the quickstart runs, relative to the project root
+QUICKSTART_STUDY = Path("configs") / "studies" / "generation_phase1_cpu.yaml"
+
+
+def _project_file(relative: Path) -> Path:
+    """``relative`` under the working directory, else under the source tree hepscale runs from."""
+    if relative.exists():
+        return relative
+    root = Path(__file__).resolve().parent.parent
+    candidate = root / relative
+    if not candidate.exists():
+        raise FileNotFoundError(
+            f"{relative} not found in {Path.cwd()} nor in {root}: run the quickstart from the hepscale source folder"
+        )
+    return candidate
+
+
+def run_quickstart_study(output: Path, *, jobs: int = 2, progress: bool = True) -> dict[str, Any]:
+    """Run the CPU phase-1 study into ``output``; returns :func:`hepscale.study.run_study`'s record."""
+    import dataclasses
+
+    from hepscale.study import load_study, run_study
+
+    study = load_study(_project_file(QUICKSTART_STUDY))
+    train_config = _project_file(Path(study.train.config))
+    study = dataclasses.replace(study, train=dataclasses.replace(study.train, config=str(train_config)))
+    return run_study(study, jobs=jobs, progress=progress, output=output)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from hepscale._logging import configure_cli_logging
 
     parser = argparse.ArgumentParser(prog="hepscale quickstart", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", type=Path, default=Path("hepscale-output/quickstart"),
-                        help="output folder (default hepscale-output/quickstart)")
-    parser.add_argument("--events", type=int, default=2000, help="events per process (default 2000)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--workers", type=int, default=2, help="processes for generation and dask workers (default 2)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="output folder (default hepscale-output/quickstart, or .../quickstart-jets with --jets-only)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="runs (and dask workers) at once (default 2)")
+    parser.add_argument("--jets-only", action="store_true", help="only the jet data path (about a minute)")
+    parser.add_argument("--events", type=int, default=2000, help="--jets-only: events per process (default 2000)")
+    parser.add_argument("--seed", type=int, default=1, help="--jets-only: random seed (default 1)")
+    parser.add_argument("--workers", type=int, default=2, help="--jets-only: processes for generation and dask workers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
     args = parser.parse_args(argv)
     configure_cli_logging(args.verbose)
+    if not args.jets_only:
+        from hepscale.study import _print_summary
+
+        out = run_quickstart_study(args.output or Path("hepscale-output/quickstart"), jobs=args.jobs,
+                                   progress=not args.no_progress)
+        _print_summary(out)
+        return 1 if out["failed"] or out["interrupted"] else 0
+    args.output = args.output or Path("hepscale-output/quickstart-jets")
     result = run_quickstart(args.output, events=args.events, seed=args.seed, workers=args.workers,
                             progress=not args.no_progress)
     flow = result["cutflow"]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from hepscale.cli import COMMANDS
 from hepscale.cli import main as cli_main
@@ -25,8 +26,23 @@ def test_generate_runs_as_module(tmp_path):
     assert "PYTHIA" not in res.stdout  # the generator banner stays quiet
 
 
-def test_quickstart_end_to_end_and_resume(tmp_path, capsys):
-    args = ["--output", str(tmp_path / "qs"), "--events", "150", "--no-progress", "--workers", "2"]
+def test_quickstart_study_is_the_cpu_phase1_study():
+    import math
+
+    from hepscale.model import n_params_non_embedding, size_config
+    from hepscale.quickstart import QUICKSTART_STUDY, _project_file
+    from hepscale.study import expand_runs, load_study
+
+    study = load_study(_project_file(QUICKSTART_STUDY))
+    runs = expand_runs(study, train_config=_project_file(Path(study.train.config)))
+    sizes = {r.model for r in runs}
+    params = [n_params_non_embedding(size_config(s, vocab_size=100)) for s in sizes]
+    assert len(sizes) >= 4 and math.log10(max(params) / min(params)) >= 1.5
+    assert {f.law for f in study.fit.fits} >= {"log", "proxy"}
+
+
+def test_jets_only_quickstart_end_to_end_and_resume(tmp_path, capsys):
+    args = ["--jets-only", "--output", str(tmp_path / "qs"), "--events", "150", "--no-progress", "--workers", "2"]
     assert quickstart_main(args) == 0
     out = capsys.readouterr().out
     assert "Tbqq" in out and "QCD" in out and "figures:" in out
