@@ -30,7 +30,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PROCESSES", "GeneratorConfig", "generate", "generate_block", "pythia_settings", "main"]
+__all__ = ["PROCESSES", "GeneratorConfig", "already_generated", "generate", "generate_block", "pythia_settings", "main"]
 
 #: events per independently seeded block
 BLOCK_SIZE = 250
@@ -353,6 +353,22 @@ def generate(
     path = write_nanoaod(output, events, _provenance(config, seeds))
     logger.info("wrote %d %s events to %s", config.events, config.process, path)
     return path
+
+
+def already_generated(path: str | os.PathLike[str], config: GeneratorConfig) -> bool:
+    """Whether ``path`` already holds the events ``config`` would generate (from its provenance)."""
+    import uproot
+
+    p = Path(path)
+    if not p.is_file():
+        return False
+    try:
+        with uproot.open(p) as f:
+            prov = json.loads(str(f["hepscale_provenance"]))
+    except Exception:  # unreadable or partial file: regenerate it
+        return False
+    return all(prov.get(k) == v for k, v in (("process", config.process), ("events", config.events),
+                                              ("seed", config.seed), ("pthat_min_gev", config.pthat)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

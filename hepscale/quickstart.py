@@ -13,7 +13,6 @@ CMS-style figures) in about a minute.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -27,20 +26,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["run_quickstart", "main"]
 
 PROCESSES = ("ttbar", "qcd")
-
-
-def _generated(path: Path, process: str, events: int, seed: int) -> bool:
-    """Whether ``path`` already holds the events these settings would generate."""
-    import uproot
-
-    if not path.is_file():
-        return False
-    try:
-        with uproot.open(path) as f:
-            prov = json.loads(str(f["hepscale_provenance"]))
-    except Exception:  # unreadable or partial file: regenerate it
-        return False
-    return prov.get("process") == process and prov.get("events") == events and prov.get("seed") == seed
 
 
 def summary_table(jets: Any) -> str:
@@ -67,7 +52,7 @@ def summary_table(jets: Any) -> str:
 def run_quickstart(output: Path, *, events: int = 2000, seed: int = 1, workers: int = 2, progress: bool = True) -> dict[str, Any]:
     """Generate, process and summarise; returns paths and the summary text."""
     from hepscale.dataset import read_jets
-    from hepscale.generate import GeneratorConfig, generate
+    from hepscale.generate import GeneratorConfig, already_generated, generate
     from hepscale.process import process_files
 
     output.mkdir(parents=True, exist_ok=True)
@@ -75,10 +60,11 @@ def run_quickstart(output: Path, *, events: int = 2000, seed: int = 1, workers: 
     files = []
     for i, process in enumerate(PROCESSES):
         path = output / "events" / f"{process}.root"
-        if _generated(path, process, events, seed + i):
+        config = GeneratorConfig(process=process, events=events, seed=seed + i)
+        if already_generated(path, config):
             logger.info("reusing %s", path)
         else:
-            generate(GeneratorConfig(process=process, events=events, seed=seed + i), path, jobs=workers, progress=progress)
+            generate(config, path, jobs=workers, progress=progress)
         files.append(path)
     jets_dir = output / "jets"
     prov = process_files(files, jets_dir, workers=workers, progress=progress)

@@ -676,17 +676,9 @@ def _write_stamp(folder: Path, key: str, settings: Mapping[str, Any]) -> None:
 
 
 def _generated_ok(path: Path, config: Any) -> bool:
-    import uproot
+    from hepscale.generate import already_generated
 
-    if not path.is_file():
-        return False
-    try:
-        with uproot.open(path) as f:
-            prov = json.loads(str(f["hepscale_provenance"]))
-    except Exception:  # unreadable or partial file: regenerate it
-        return False
-    return all(prov.get(k) == v for k, v in (("process", config.process), ("events", config.events),
-                                              ("seed", config.seed), ("pthat_min_gev", config.pthat)))
+    return already_generated(path, config)
 
 
 def _dask_client(study: StudyConfig) -> Any:

@@ -98,7 +98,8 @@ def test_interrupted_run_resumes_from_finished_chunks(generated_samples, tmp_pat
     assert run_chunk(chunks[0], config, str(parts))["status"] == "done"
     resumed = process_files(inputs, tmp_path / "resumed", client=dask_client, chunksize=150, progress=False,
                             plot=False)
-    assert resumed["chunks"] == {"total": 3, "cached": 1, "chunksize": 150}
+    assert {k: resumed["chunks"][k] for k in ("total", "cached", "chunksize")} == {"total": 3, "cached": 1, "chunksize": 150}
+    assert 0 < resumed["chunks"]["task_seconds"] < fresh["chunks"]["task_seconds"]  # the cached chunk was not redone
     assert resumed["cutflow"] == fresh["cutflow"]
     a = read_jets(tmp_path / "fresh" / "jets.parquet")
     b = read_jets(tmp_path / "resumed" / "jets.parquet")

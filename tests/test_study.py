@@ -14,12 +14,12 @@ import awkward as ak
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from _synthetic import random_jets
 import yaml
 
 from hepscale.condor import condor_arguments, validate_submit
 from hepscale.config import ConfigError
-from hepscale.dataset import build_jets, write_jets
+from hepscale.dataset import write_jets
 from hepscale.model import model_sizes
 from hepscale.study import (
     collect,
@@ -40,22 +40,8 @@ STUDIES = sorted((ROOT / "configs" / "studies").glob("*.yaml"))
 MODELS_YAML = yaml.safe_load((ROOT / "hepscale" / "data" / "models.yaml").read_text())["sizes"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """2 shared CPU cores: one torch thread avoids OpenMP spin-waiting under load."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_jets(n: int, *, seed: int = 0, n_max: int = 30) -> ak.Array:
-    rng = np.random.default_rng(seed)
-    k = rng.integers(2, n_max, size=n)
-    tot = int(k.sum())
-    cons = ak.zip({"pt": rng.exponential(30.0, tot) + 0.6, "eta": rng.normal(0.0, 0.15, tot),
-                   "phi": rng.normal(0.0, 0.15, tot), "mass": np.zeros(tot)})
-    return build_jets(ak.unflatten(cons, k))
+    return random_jets(n, seed=seed, n_max=n_max)
 
 
 @pytest.fixture(scope="module")
