@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -146,6 +146,13 @@ def wrapper_path() -> Path:
     return Path(str(resources.files("hepscale") / "data" / "hepscale_job.sh"))
 
 
+def _site_commands(site: SiteProfile) -> dict[str, str]:
+    """The site's container image, accounting group and requirements, where set, as submit commands."""
+    commands = {"container_image": site.container_image, "accounting_group": site.accounting_group,
+                "requirements": site.requirements}
+    return {k: v for k, v in commands.items() if v}
+
+
 def submit_description(
     kind: str,
     site: SiteProfile,
@@ -186,12 +193,7 @@ def submit_description(
         desc["transfer_checkpoint_files"] = run_dir
         desc["transfer_output_files"] = run_dir
         desc["max_retries"] = str(res.max_retries)
-    if site.container_image:
-        desc["container_image"] = site.container_image
-    if site.accounting_group:
-        desc["accounting_group"] = site.accounting_group
-    if site.requirements:
-        desc["requirements"] = site.requirements
+    desc.update(_site_commands(site))
     if site.environment:
         env = " ".join(f"{k}='{v}'" for k, v in sorted(site.environment.items()))
         desc["environment"] = f'"{env}"'
@@ -358,14 +360,7 @@ def dask_cluster(site: SiteProfile, *, scheduler_options: Mapping[str, Any] | No
     except ModuleNotFoundError as err:
         raise ModuleNotFoundError("dask_jobqueue is needed for HTCondor dask workers: pip install 'hepscale[condor]'") from err
     res = site.dask_worker
-    job_extra: dict[str, str] = {}
-    if site.container_image:
-        job_extra["container_image"] = site.container_image
-    if site.accounting_group:
-        job_extra["accounting_group"] = site.accounting_group
-    if site.requirements:
-        job_extra["requirements"] = site.requirements
-    job_extra.update(site.extra)
+    job_extra = {**_site_commands(site), **site.extra}
     return HTCondorCluster(
         cores=res.request_cpus,
         memory=res.request_memory,
@@ -374,8 +369,3 @@ def dask_cluster(site: SiteProfile, *, scheduler_options: Mapping[str, Any] | No
         scheduler_options=dict(scheduler_options or {}),
         silence_logs="error",
     )
-
-
-def iter_jobs(ids_and_args: Iterable[tuple[str, Sequence[str]]]) -> list[Job]:
-    """Jobs from ``(id, args)`` pairs."""
-    return [Job(i, tuple(a)) for i, a in ids_and_args]

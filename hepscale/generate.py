@@ -104,18 +104,20 @@ class GeneratorConfig:
         return PROCESSES[self.process][1] if self.pthat_min is None else float(self.pthat_min)
 
 
-def pythia_settings(config: GeneratorConfig, block_seed: int) -> list[str]:
-    """The full list of Pythia ``readString`` settings for one block."""
-    proc_settings = PROCESSES[config.process][0]
+def _physics_settings(config: GeneratorConfig) -> list[str]:
+    """The settings that fix the physics of a job (everything but the seeds and the extra settings)."""
     return [
         "Print:quiet = on",
         *COMMON_SETTINGS,
-        *proc_settings,
+        *PROCESSES[config.process][0],
         f"PhaseSpace:pTHatMin = {config.pthat:g}",
         "Random:setSeed = on",
-        f"Random:seed = {block_seed}",
-        *config.extra_settings,
     ]
+
+
+def pythia_settings(config: GeneratorConfig, block_seed: int) -> list[str]:
+    """The full list of Pythia ``readString`` settings for one block."""
+    return [*_physics_settings(config), f"Random:seed = {block_seed}", *config.extra_settings]
 
 
 def block_seeds(seed: int, n_blocks: int) -> list[int]:
@@ -287,8 +289,7 @@ def _provenance(config: GeneratorConfig, seeds: list[int]) -> dict[str, Any]:
         "seed": config.seed,
         "block_size": BLOCK_SIZE,
         "block_seeds": seeds,
-        "settings": pythia_settings(config, block_seed=0)[:-1 - len(config.extra_settings)]
-        + list(config.extra_settings),
+        "settings": [*_physics_settings(config), *config.extra_settings],
         "pthat_min_gev": config.pthat,
         "sqrt_s_tev": 13.0,
         "code_version": code_version(),

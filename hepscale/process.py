@@ -457,6 +457,7 @@ def plot_observables(hists: dict[str, dict[str, Any]], folder: str | os.PathLike
 
     Each figure has one normalized curve per dataset and truth label.
     """
+    import hist
     import matplotlib.pyplot as plt
     import mplhep
 
@@ -471,7 +472,7 @@ def plot_observables(hists: dict[str, dict[str, Any]], folder: str | os.PathLike
             for ds, hs in hists.items():
                 h = hs[name]
                 for lab in h.axes["label"]:
-                    sub = h[{"label": hist_loc(lab)}]
+                    sub = h[{"label": hist.loc(lab)}]
                     n = sub.sum().value
                     if n <= 0:
                         continue
@@ -483,12 +484,6 @@ def plot_observables(hists: dict[str, dict[str, Any]], folder: str | os.PathLike
             cms_label(ax, label=label)
             written += save_figure(fig, Path(folder) / name)
     return written
-
-
-def hist_loc(value: Any) -> Any:
-    import hist
-
-    return hist.loc(value)
 
 
 def _summary(prov: dict[str, Any], out_dir: Path) -> str:
