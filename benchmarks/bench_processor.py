@@ -25,13 +25,13 @@ import numpy as np
 
 def bare_loop(files: list[Path], out_dir: Path, *, pt_min: float = 300.0, eta_max: float = 2.5) -> int:
     """The same work as the processor without coffea or dask; returns the number of jets."""
-    import uproot
-
     import pickle
 
-    from hepscale.clustering import cluster_jets
-    from hepscale.dataset import build_jets, write_jets
-    from hepscale.truth import truth_labels
+    import uproot
+
+    from hepscale.jets.clustering import cluster_jets
+    from hepscale.jets.dataset import build_jets, write_jets
+    from hepscale.jets.truth import truth_labels
     from processors.jets import make_histograms
 
     all_jets = []
@@ -77,8 +77,9 @@ def bare_loop(files: list[Path], out_dir: Path, *, pt_min: float = 300.0, eta_ma
 def main() -> None:
     from dask.distributed import Client, LocalCluster
 
-    from hepscale.generate import GeneratorConfig, generate
-    from hepscale.process import process_files
+    from hepscale.events.pythia import GeneratorConfig, generate
+    from hepscale.jets.processing import process_files
+    from processors.jets import JetProcessor
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=2000, help="events per file")
@@ -117,11 +118,11 @@ def main() -> None:
         times = []
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-            process_files(files[:1], tmp / f"warm_{workers}", client=client, progress=False, plot=False,
+            process_files(files[:1], tmp / f"warm_{workers}", processor=JetProcessor(), client=client, progress=False, plot=False,
                           chunksize=args.chunksize)
             for r in range(args.repeat):
                 t0 = time.perf_counter()
-                prov = process_files(files, tmp / f"proc_{workers}_{r}", client=client, progress=False, plot=False,
+                prov = process_files(files, tmp / f"proc_{workers}_{r}", processor=JetProcessor(), client=client, progress=False, plot=False,
                                      chunksize=args.chunksize)
                 times.append(time.perf_counter() - t0)
                 assert prov["n_jets"] == n_bare, (prov["n_jets"], n_bare)

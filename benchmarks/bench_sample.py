@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from hepscale.model import GPT, size_config
-    from hepscale.sample import generate
-    from hepscale.tokenizer import Tokenizer
+    from hepscale.models.gpt import GPT, size_config
+    from hepscale.models.sampling import generate
+    from hepscale.tokens.tokenizer import Tokenizer
 
     dev = torch.device("cuda" if (args.device == "auto" and torch.cuda.is_available()) or args.device == "cuda" else "cpu")
     tok = Tokenizer()

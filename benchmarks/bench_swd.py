@@ -1,12 +1,12 @@
-"""Benchmark of the sliced Wasserstein distance: hepscale.swd against POT, and the bootstrap.
+"""Benchmark of the sliced Wasserstein distance: hepscale.metrics.swd against POT, and the bootstrap.
 
     python benchmarks/bench_swd.py [--n 50000] [--projections 1000] [--bootstraps 50]
 
 1. One SWD between two samples of ``n`` jets x 5 observables with ``projections`` directions:
-   :func:`hepscale.swd.sliced_wasserstein` against POT's ``ot.sliced_wasserstein_distance``
+   :func:`hepscale.metrics.swd.sliced_wasserstein` against POT's ``ot.sliced_wasserstein_distance``
    with the identical projection matrix and standardization (p = 1), best of ``--repeats``
    for ours, one run of POT; prints both values, their relative difference and the speed-up.
-2. The full bootstrap with floor (:func:`hepscale.swd.bootstrap_swd`): ``bootstraps``
+2. The full bootstrap with floor (:func:`hepscale.metrics.swd.bootstrap_swd`): ``bootstraps``
    resamples of ``n`` jets, generated sample of ``n`` jets, reference of ``2 n`` jets.
 
 The numba kernels are compiled (or loaded from cache) on a small input before timing.
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
 
-    from hepscale import swd
+    from hepscale.metrics import swd
 
     rng = np.random.default_rng(0)
     x = _jets(rng, args.n, shift=2.0)
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         times.append(time.perf_counter() - t0)
     out["ours_value"] = ours
     out["ours_seconds"] = min(times)
-    print(f"hepscale.swd.sliced_wasserstein: {ours:.6g} in {min(times):.2f} s (best of {args.repeats})")
+    print(f"hepscale.metrics.swd.sliced_wasserstein: {ours:.6g} in {min(times):.2f} s (best of {args.repeats})")
 
     if not args.skip_pot:
         import ot

@@ -4,7 +4,7 @@
 
 Both loops train the same model (same size, vocabulary, batch of B jets x S positions,
 AdamW, gradient clipping, bf16 autocast on CUDA) for ``--warmup`` untimed steps then
-``--steps`` timed steps. The framework is :func:`hepscale.train.train` (data from the
+``--steps`` timed steps. The framework is :func:`hepscale.train.trainer.train` (data from the
 memory-mapped token files, schedule, loss bookkeeping, checkpoint checks); its throughput
 is the ``positions_per_s`` of the evaluation window that holds only the timed steps. The
 reference loop is plain torch on one fixed batch already on the device. Reported:
@@ -33,8 +33,8 @@ import torch
 
 
 def make_tokens(directory: Path, n_jets: int, seed: int = 0) -> Path:
-    from hepscale.dataset import build_jets, write_jets
-    from hepscale.tokenizer import tokenize_dataset
+    from hepscale.jets.dataset import build_jets, write_jets
+    from hepscale.tokens.tokenizer import tokenize_dataset
 
     rng = np.random.default_rng(seed)
     k = rng.integers(40, 129, size=n_jets)  # long jets: few padded positions
@@ -51,8 +51,8 @@ def reference_loop(
     bf16: bool, compile_: bool,
 ) -> float:
     """Plain torch training steps on one fixed batch; positions per second."""
-    from hepscale.model import GPT
-    from hepscale.optim import build_optimizer
+    from hepscale.models.gpt import GPT
+    from hepscale.train.optim import build_optimizer
 
     torch.manual_seed(0)
     model = GPT(cfg).to(device)
@@ -83,7 +83,7 @@ def reference_loop(
 def framework_run(tokens: Path, out: Path, *, size: str, batch: int, seq_len: int, steps: int, warmup: int,
                   device: str, compile_: bool) -> float:
     from hepscale.config import load_config
-    from hepscale.train import TrainConfig, train
+    from hepscale.train.trainer import TrainConfig, train
 
     cfg = load_config(TrainConfig, base={
         "model": {"size": size}, "data": {"tokens": str(tokens), "seq_len": seq_len, "batch_size": batch},
@@ -113,13 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from hepscale.model import n_params_non_embedding, size_config
-    from hepscale.train import JetBatcher
-    from hepscale.tokenizer import load_tokens
+    from hepscale.models.gpt import n_params_non_embedding, size_config
+    from hepscale.tokens.tokenizer import load_tokens
+    from hepscale.train.trainer import JetBatcher
 
     dev = torch.device("cuda" if (args.device == "auto" and torch.cuda.is_available()) or args.device == "cuda" else "cpu")
     if dev.type == "cuda":
-        from hepscale.train import _set_tf32
+        from hepscale.train.trainer import _set_tf32
 
         _set_tf32()
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hepscale.config import load_config
+from hepscale.errors import HepscaleError
 
 __all__ = [
     "CHECKPOINT_EXIT_CODE",
@@ -49,7 +50,7 @@ CHECKPOINT_EXIT_CODE = 85
 _SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*([KMGT]i?B?|[KMGT])?\s*$", re.IGNORECASE)
 
 
-class CondorError(RuntimeError):
+class CondorError(HepscaleError, RuntimeError):
     """A submit description, DAG or submission problem (the message says which and why)."""
 
 

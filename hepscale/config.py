@@ -30,13 +30,13 @@ from typing import Any, TypeVar
 
 import yaml
 
+from hepscale.errors import ConfigError
+
 T = TypeVar("T")
 
 __all__ = ["ConfigError", "load_config", "from_dict", "to_dict", "apply_overrides", "read_yaml"]
 
 
-class ConfigError(ValueError):
-    """A configuration value or key is invalid; the message names the field and the source."""
 
 
 def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:

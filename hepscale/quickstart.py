@@ -32,7 +32,7 @@ def summary_table(jets: Any) -> str:
     """Jets per truth label and sample with the medians of the observables."""
     import awkward as ak
 
-    from hepscale.dataset import LABEL_NAMES
+    from hepscale.jets.dataset import LABEL_NAMES
 
     cols = ("mass", "msoftdrop", "tau21", "tau32", "d2", "n_constituents")
     header = f"{'sample':<8} {'label':<6} {'jets':>6} " + " ".join(f"{c:>14}" for c in cols)
@@ -51,9 +51,9 @@ def summary_table(jets: Any) -> str:
 
 def run_quickstart(output: Path, *, events: int = 2000, seed: int = 1, workers: int = 2, progress: bool = True) -> dict[str, Any]:
     """Generate, process and summarise; returns paths and the summary text."""
-    from hepscale.dataset import read_jets
-    from hepscale.generate import GeneratorConfig, already_generated, generate
-    from hepscale.process import process_files
+    from hepscale.events.pythia import GeneratorConfig, already_generated, generate
+    from hepscale.jets.dataset import read_jets
+    from hepscale.jets.processing import process_files
 
     output.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -67,7 +67,9 @@ def run_quickstart(output: Path, *, events: int = 2000, seed: int = 1, workers: 
             generate(config, path, jobs=workers, progress=progress)
         files.append(path)
     jets_dir = output / "jets"
-    prov = process_files(files, jets_dir, workers=workers, progress=progress)
+    from processors.jets import JetProcessor
+
+    prov = process_files(files, jets_dir, processor=JetProcessor(), workers=workers, progress=progress)
     jets = read_jets(jets_dir / "jets.parquet")
     return {
         "events": [str(f) for f in files],
@@ -98,19 +100,21 @@ def _project_file(relative: Path) -> Path:
 
 
 def run_quickstart_study(output: Path, *, jobs: int = 2, progress: bool = True) -> dict[str, Any]:
-    """Run the CPU phase-1 study into ``output``; returns :func:`hepscale.study.run_study`'s record."""
+    """Run the CPU phase-1 study into ``output``; returns :func:`hepscale.study.study.run_study`'s record."""
     import dataclasses
 
-    from hepscale.study import load_study, run_study
+    from hepscale.study.study import load_study, run_study
 
     study = load_study(_project_file(QUICKSTART_STUDY))
     train_config = _project_file(Path(study.train.config))
     study = dataclasses.replace(study, train=dataclasses.replace(study.train, config=str(train_config)))
-    return run_study(study, jobs=jobs, progress=progress, output=output)
+    from processors.jets import JetProcessor
+
+    return run_study(study, jobs=jobs, progress=progress, output=output, processor_factory=JetProcessor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hepscale._logging import configure_cli_logging
+    from hepscale.cli import configure_logging as configure_cli_logging
 
     parser = argparse.ArgumentParser(prog="hepscale quickstart", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=None,
@@ -125,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_cli_logging(args.verbose)
     if not args.jets_only:
-        from hepscale.study import _print_summary
+        from hepscale.study.study import _print_summary
 
         out = run_quickstart_study(args.output or Path("hepscale-output/quickstart"), jobs=args.jobs,
                                    progress=not args.no_progress)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from processors.jets import CUTFLOW_STEPS, InputError, JetProcessor, JetProcessorConfig, make_histograms
+from processors.jets import (
+    CUTFLOW_STEPS,
+    InputError,
+    JetProcessor,
+    JetProcessorConfig,
+    make_histograms,
+)
 
 __all__ = ["JetProcessor", "JetProcessorConfig", "InputError", "make_histograms", "CUTFLOW_STEPS"]

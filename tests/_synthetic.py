@@ -5,7 +5,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from hepscale.dataset import build_jets
+from hepscale.jets.dataset import build_jets
 
 
 def random_jets(n: int, *, seed: int = 0, n_max: int = 30) -> ak.Array:

@@ -64,7 +64,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def generated_samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Small ttbar and QCD samples from the embedded generator (seeded), made once per session."""
-    from hepscale.generate import GeneratorConfig, generate
+    from hepscale.events.pythia import GeneratorConfig, generate
 
     folder = tmp_path_factory.mktemp("generated")
     samples = {}
@@ -76,7 +76,7 @@ def generated_samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
 @pytest.fixture(scope="session")
 def dask_client():
     """A real dask.distributed LocalCluster with 2 worker processes, shared by the session."""
-    from hepscale.process import local_cluster
+    from hepscale.jets.cluster import local_cluster
 
     with local_cluster(2) as client:
         yield client
@@ -85,8 +85,9 @@ def dask_client():
 @pytest.fixture(scope="session")
 def processed_samples(generated_samples: dict[str, Path], dask_client, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The generated samples run through ``process_files`` on the dask LocalCluster."""
-    from hepscale.process import process_files
+    from hepscale.jets.processing import process_files
+    from processors.jets import JetProcessor
 
     out = tmp_path_factory.mktemp("processed")
-    process_files(list(generated_samples.values()), out, client=dask_client, chunksize=150, progress=False)
+    process_files(list(generated_samples.values()), out, processor=JetProcessor(), client=dask_client, chunksize=150, progress=False)
     return out

@@ -19,7 +19,7 @@ def test_help_lists_every_command():
 
 def test_generate_runs_as_module(tmp_path):
     out = tmp_path / "z.root"
-    res = subprocess.run([sys.executable, "-m", "hepscale.generate", "--process", "zqq", "--events", "3", "--output",
+    res = subprocess.run([sys.executable, "-m", "hepscale.events.pythia", "--process", "zqq", "--events", "3", "--output",
                           str(out), "--no-progress"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "wrote 3 zqq events" in res.stdout and out.stat().st_size > 0
@@ -29,9 +29,9 @@ def test_generate_runs_as_module(tmp_path):
 def test_quickstart_study_is_the_cpu_phase1_study():
     import math
 
-    from hepscale.model import n_params_non_embedding, size_config
+    from hepscale.models.gpt import n_params_non_embedding, size_config
     from hepscale.quickstart import QUICKSTART_STUDY, _project_file
-    from hepscale.study import expand_runs, load_study
+    from hepscale.study.study import expand_runs, load_study
 
     study = load_study(_project_file(QUICKSTART_STUDY))
     runs = expand_runs(study, train_config=_project_file(Path(study.train.config)))

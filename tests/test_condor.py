@@ -7,8 +7,18 @@ import htcondor2
 import pytest
 
 from hepscale.condor import (
-    CHECKPOINT_EXIT_CODE, CondorError, Job, SiteProfile, condor_arguments, dask_cluster, load_site, submit_dag,
-    submit_description, validate_submit, write_dag, write_queue_file,
+    CHECKPOINT_EXIT_CODE,
+    CondorError,
+    Job,
+    SiteProfile,
+    condor_arguments,
+    dask_cluster,
+    load_site,
+    submit_dag,
+    submit_description,
+    validate_submit,
+    write_dag,
+    write_queue_file,
 )
 from hepscale.config import ConfigError
 

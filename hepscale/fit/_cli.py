@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hepscale._version import code_version
     from hepscale.fit._report import format_table, plot_output
     from hepscale.fit.analysis import analyse
-    from hepscale.runs import apply_filters, read_runs_table
+    from hepscale.runs.table import apply_filters, read_runs_table
 
     columns = default_columns()
     columns.update({"N": args.n_col, "D": args.d_col, "C": args.c_col, "y": args.y_col, "U": args.u_col,

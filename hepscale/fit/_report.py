@@ -85,7 +85,7 @@ def plot_output(output: FitOutput, path: str | os.PathLike[str], *, label: str =
     Points with error bars (where an error column is given), the fitted law, its bootstrap band
     and the law written on the plot. Returns the paths written.
     """
-    from hepscale.plotting import cms_label, cms_style, save_figure
+    from hepscale.plotting.style import cms_label, cms_style, save_figure
 
     plot = output.plot
     with cms_style():

@@ -38,7 +38,7 @@ from hepscale.fit.laws import (
 )
 from hepscale.fit.proxy import proxy_relation
 from hepscale.fit.window import learnable_window, position_matrix
-from hepscale.runs import DEFAULT_COLUMNS
+from hepscale.runs.table import DEFAULT_COLUMNS
 
 __all__ = ["ANALYSES", "FitOptions", "FitOutput", "analyse", "default_columns"]
 
@@ -525,7 +525,7 @@ def analyse(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     Parameters
     ----------
     table
-        Runs table, one row per run (see :mod:`hepscale.runs`); filters are applied before.
+        Runs table, one row per run (see :mod:`hepscale.runs.table`); filters are applied before.
     options
         Law, column mapping, bootstrap and fit settings.
     """

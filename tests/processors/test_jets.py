@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import uproot
 
-from hepscale.dataset import LABELS, read_jets, read_metadata
-from hepscale.process import Chunk, check_file, open_events
+from hepscale.jets.dataset import LABELS, read_jets, read_metadata
+from hepscale.jets.processing import Chunk, check_file, open_events
 from processors import CUTFLOW_STEPS, JetProcessor, JetProcessorConfig
 
 

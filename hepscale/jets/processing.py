@@ -1,0 +1,501 @@
+"""``hepscale process``: run the jet processor on dask over ROOT files -> jet dataset.
+
+``hepscale process ttbar.root qcd.root --output jets/ --workers 2``
+
+Each input file is checked first (readable ROOT, an ``Events`` tree, the PF candidate
+branches), cut into chunks of entries, and every chunk runs
+the jet processor (the command layer passes :class:`processors.jets.JetProcessor`) on a dask worker (a ``LocalCluster`` by default, or an
+existing scheduler with ``--scheduler``). Finished chunks are kept under
+``OUTPUT/.parts/`` so that an interrupted run resumes where it stopped; at the end they are
+merged into:
+
+- ``jets.parquet``: the jet dataset (:mod:`hepscale.jets.dataset`), provenance in its metadata;
+- ``histograms.pkl`` (``{dataset: {observable: hist.Hist}}`` with a truth-label axis) and
+  ``histograms.root`` (the same, summed over labels, for ROOT users);
+- ``cutflow.json`` (per dataset and in total; every event read is either selected or
+  rejected), ``provenance.json`` (inputs, entries, configuration, skipped files with the
+  reason, code version), and ``figures/<observable>.pdf/png`` (CMS style).
+
+A file that cannot be read is an error naming the file; with ``--skip-bad-files`` it is
+skipped and listed with its reason under ``skipped_files`` in the provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import pickle
+import shutil
+import time
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hepscale.errors import HepscaleError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Chunk", "FileCheck", "ProcessingError", "check_file", "make_chunks", "open_events", "run_chunk",
+           "process_files", "plot_observables", "main"]
+
+#: branches every input needs (PF candidates); pfnano mode needs the FatJet links too
+REQUIRED_BRANCHES = ("PFCands_pt", "PFCands_eta", "PFCands_phi", "PFCands_mass")
+#: constituent fields stored where the input has them
+OPTIONAL_CONSTITUENT_FIELDS = ("d0", "dz")
+PFNANO_BRANCHES = ("FatJetPFCands_jetIdx", "FatJetPFCands_pFCandsIdx")
+
+
+class _StreamingMerge:
+    """Append finished files to the output dataset, in input order, while the workers run.
+
+    A file is appended only once all its chunks succeeded, so a file skipped with
+    ``--skip-bad-files`` never leaves rows behind; the order of the rows does not depend on
+    the order in which workers finish.
+    """
+
+    def __init__(self, chunks: Sequence[Chunk], parts_dir: Path, target: Path, fields: list[str] | None) -> None:
+        self.parts_dir = parts_dir
+        self.target = target
+        self.fields = fields
+        self.by_file: dict[str, list[Chunk]] = {}
+        for c in chunks:
+            self.by_file.setdefault(c.path, []).append(c)
+        self.order = list(self.by_file)
+        self.done: set[str] = set()
+        self.bad: set[str] = set()
+        self.next = 0
+        self.writer: Any = None
+
+    def chunk_done(self, chunk: Chunk) -> None:
+        self.done.add(chunk.key)
+        self._advance()
+
+    def file_bad(self, path: str) -> None:
+        self.bad.add(path)
+        self._advance()
+
+    def _advance(self) -> None:
+        import pyarrow.parquet as pq
+
+        while self.next < len(self.order):
+            path = self.order[self.next]
+            if path not in self.bad:
+                if not all(c.key in self.done for c in self.by_file[path]):
+                    return
+                for c in self.by_file[path]:
+                    table = _read_part(self.parts_dir / f"{c.key}.parquet", self.fields)
+                    if self.writer is None:
+                        self.writer = pq.ParquetWriter(self.target, table.schema, compression="zstd")
+                    self.writer.write_table(table.replace_schema_metadata(self.writer.schema.metadata))
+            self.next += 1
+
+    def close(self, metadata: dict[str, Any]) -> None:
+        if self.writer is None:
+            raise ProcessingError("no input could be processed: every file was skipped")
+        self.writer.add_key_value_metadata({"hepscale": json.dumps(metadata, default=str)})
+        self.writer.close()
+        self.writer = None
+
+
+class ProcessingError(HepscaleError, RuntimeError):
+    """An input file could not be processed (the message names the file and the reason)."""
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """Result of checking one input file."""
+
+    path: str
+    entries: int = 0
+    schema: str = "NanoAODSchema"
+    error: str | None = None
+    optional_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A range of entries ``[start, stop)`` of one file."""
+
+    path: str
+    dataset: str
+    start: int
+    stop: int
+    schema: str
+    file_key: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}-{self.file_key}-{self.start}-{self.stop}"
+
+
+def _file_key(path: str) -> str:
+    st = os.stat(path)
+    return hashlib.sha1(f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+
+
+def check_file(path: str | os.PathLike[str], *, constituents: str = "recluster", tree: str = "Events") -> FileCheck:
+    """Check that ``path`` is a readable ROOT file with the branches the processor needs.
+
+    Returns a :class:`FileCheck` whose ``error`` names the problem (None when the file is usable).
+    """
+    import uproot
+
+    p = str(path)
+    if not os.path.exists(p):
+        return FileCheck(p, error=f"{p}: file does not exist")
+    try:
+        with uproot.open(p) as f:
+            if tree not in f:
+                return FileCheck(p, error=f"{p}: no TTree {tree!r} (keys: {', '.join(f.keys()[:10])})")
+            t = f[tree]
+            keys = set(t.keys())
+            need = REQUIRED_BRANCHES + (PFNANO_BRANCHES if constituents == "pfnano" else ())
+            missing = [b for b in need if b not in keys]
+            if missing:
+                return FileCheck(p, error=f"{p}: tree {tree!r} lacks branch(es) {', '.join(missing)}")
+            schema = "PFNanoAODSchema" if "FatJetPFCands_jetIdx" in keys else "NanoAODSchema"
+            optional = tuple(f for f in OPTIONAL_CONSTITUENT_FIELDS if f"PFCands_{f}" in keys)
+            return FileCheck(p, entries=int(t.num_entries), schema=schema, optional_fields=optional)
+    except Exception as err:  # uproot raises many types for corrupt or truncated files
+        return FileCheck(p, error=f"{p}: not a readable ROOT file ({type(err).__name__}: {err})")
+
+
+def make_chunks(checks: Sequence[FileCheck], *, chunksize: int) -> list[Chunk]:
+    """Cut every usable file into chunks of at most ``chunksize`` entries."""
+    if chunksize < 1:
+        raise ValueError(f"chunksize must be at least 1, got {chunksize}")
+    chunks = []
+    stems: dict[str, int] = {}
+    for check in checks:
+        if check.error is not None:
+            continue
+        stem = Path(check.path).stem
+        stems[stem] = stems.get(stem, 0) + 1
+        dataset = stem if stems[stem] == 1 else f"{stem}_{stems[stem]}"
+        key = _file_key(check.path)
+        if check.entries == 0:
+            chunks.append(Chunk(check.path, dataset, 0, 0, check.schema, key))
+        for start in range(0, check.entries, chunksize):
+            chunks.append(Chunk(check.path, dataset, start, min(start + chunksize, check.entries), check.schema, key))
+    return chunks
+
+
+@contextlib.contextmanager
+def _quiet_schema() -> Iterator[None]:
+    # NanoAOD schemas warn about cross-references that these files do not use
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Missing cross-reference index")
+        warnings.filterwarnings("ignore", message=r"Branch \w+ already exists but its values will be replaced")
+        yield
+
+
+def open_events(chunk: Chunk) -> Any:
+    """NanoEvents (virtual mode) for one chunk."""
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory, PFNanoAODSchema
+
+    schema = PFNanoAODSchema if chunk.schema == "PFNanoAODSchema" else NanoAODSchema
+    with _quiet_schema():
+        return NanoEventsFactory.from_root(
+            {chunk.path: "Events"},
+            entry_start=chunk.start,
+            entry_stop=chunk.stop,
+            schemaclass=schema,
+            mode="virtual",
+            metadata={"dataset": chunk.dataset, "filename": chunk.path},
+        ).events()
+
+
+def run_chunk(chunk: Chunk, processor: Any, parts_dir: str) -> dict[str, Any]:
+    """Process one chunk on a worker; write its jets and accumulator under ``parts_dir``.
+
+    Returns a small status dict; exceptions are caught and returned with the file name so
+    that the caller decides whether to stop or skip the file.
+    """
+    from hepscale._io import atomic_path
+    from hepscale.jets.dataset import write_jets
+
+    part = Path(parts_dir) / f"{chunk.key}.parquet"
+    acc_path = Path(parts_dir) / f"{chunk.key}.pkl"
+    if part.exists() and acc_path.exists():
+        return {"key": chunk.key, "status": "cached", "path": chunk.path}
+    start = time.perf_counter()
+    try:
+        with _quiet_schema():
+            events = open_events(chunk)
+            out = processor.process(events)[chunk.dataset]
+        jets = out.pop("jets")
+        write_jets(part, jets, metadata={"chunk": asdict(chunk)}, compression="none")  # merged (zstd) at the end
+        with atomic_path(acc_path) as tmp:
+            tmp.write_bytes(pickle.dumps(out))
+    except Exception as err:  # reported to the caller with the file name
+        return {"key": chunk.key, "status": "error", "path": chunk.path,
+                "error": f"{chunk.path} (entries {chunk.start}-{chunk.stop}): {type(err).__name__}: {err}"}
+    return {"key": chunk.key, "status": "done", "path": chunk.path, "jets": len(jets),
+            "seconds": time.perf_counter() - start}
+
+
+def process_files(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    processor: Any,
+    workers: int = 2,
+    scheduler: str | None = None,
+    client: Any = None,
+    skip_bad_files: bool = False,
+    chunksize: int = 5000,
+    progress: bool = True,
+    plot: bool = True,
+) -> dict[str, Any]:
+    """Run the jet processor over ``inputs`` and write the jet dataset into ``output``.
+
+    Parameters
+    ----------
+    processor
+        A picklable coffea processor with a ``config`` attribute (a
+        :class:`hepscale.jets.config.JetProcessorConfig`), e.g. ``processors.jets.JetProcessor(config)``;
+        ``process(events)`` returns ``{dataset: {"jets": ..., "hists": ..., "cutflow": ...}}``.
+    workers
+        Worker processes of the local dask cluster (ignored with ``scheduler`` or ``client``).
+    scheduler
+        Address of an existing dask scheduler, e.g. ``tcp://host:8786``.
+    client
+        An existing ``dask.distributed.Client`` to use.
+    skip_bad_files
+        Skip unreadable files (recorded in the provenance) instead of stopping.
+
+    Returns
+    -------
+    dict
+        The provenance record (also written to ``output/provenance.json``).
+    """
+    from dask.distributed import as_completed
+    from tqdm.auto import tqdm
+
+    from hepscale._io import atomic_path
+    from hepscale._version import code_version
+    from hepscale.config import to_dict
+    from hepscale.jets.cluster import dask_client
+    config = processor.config
+    if not inputs:
+        raise ProcessingError("no input files given")
+    out_dir = Path(output)
+    parts_dir = out_dir / ".parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    checks = [check_file(p, constituents=config.constituents) for p in map(str, inputs)]
+    skipped = {c.path: c.error for c in checks if c.error is not None}
+    if skipped and not skip_bad_files:
+        raise ProcessingError("; ".join(skipped.values()) + " (use --skip-bad-files to skip such files)")
+    for reason in skipped.values():
+        logger.warning("skipping %s", reason)
+    chunks = make_chunks(checks, chunksize=chunksize)
+    total = sum(c.stop - c.start for c in chunks)
+    usable = [c for c in checks if c.error is None]
+    fields = _constituent_fields(usable)
+    results: dict[str, dict[str, Any]] = {}
+    ctx = contextlib.nullcontext(client) if client is not None else dask_client(workers=workers, scheduler=scheduler)
+    with ctx as cl, atomic_path(out_dir / "jets.parquet", suffix=".parquet") as jets_tmp:
+        merge = _StreamingMerge(chunks, parts_dir, jets_tmp, fields)
+        run_id = uuid.uuid4().hex[:8]  # keys unique per run: a cancelled earlier run must not shadow this one
+        futures = {cl.submit(run_chunk, c, processor, str(parts_dir), key=f"hepscale-chunk-{c.key}-{run_id}", pure=False): c
+                   for c in chunks}
+        bar = tqdm(total=total, unit="ev", desc="process", disable=not progress)
+        try:
+            for fut in as_completed(list(futures)):
+                chunk = futures[fut]
+                res = fut.result()
+                results[chunk.key] = res
+                bar.update(chunk.stop - chunk.start)
+                if res["status"] == "error":
+                    if not skip_bad_files:
+                        for other in futures:
+                            other.cancel()
+                        raise ProcessingError(res["error"] + " (use --skip-bad-files to skip such files)")
+                    skipped.setdefault(chunk.path, res["error"])
+                    logger.warning("skipping %s", res["error"])
+                    merge.file_bad(chunk.path)
+                else:
+                    merge.chunk_done(chunk)
+        finally:
+            bar.close()
+        good = [c for c in chunks if c.path not in skipped]
+        chunk_info = {
+            "total": len(chunks),
+            "cached": sum(1 for r in results.values() if r["status"] == "cached"),
+            "chunksize": chunksize,
+            "task_seconds": round(sum(r.get("seconds", 0.0) for r in results.values()), 3),
+        }
+        provenance, hists = _summarize(good, parts_dir, checks, skipped, chunk_info)
+        if fields is not None:
+            provenance["constituent_fields"] = fields
+        provenance["config"] = to_dict(config)
+        provenance["code_version"] = code_version()
+        merge.close(provenance)
+    _write_outputs(out_dir, provenance, hists, plot=plot)
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    return provenance
+
+
+def _constituent_fields(checks: Sequence[FileCheck]) -> list[str] | None:
+    """Constituent fields of the merged dataset: optional ones (d0, dz) only where every input has them."""
+    from hepscale.jets.dataset import CONSTITUENT_FIELDS
+
+    if not checks:
+        return None
+    common = [f for f in OPTIONAL_CONSTITUENT_FIELDS if all(f in c.optional_fields for c in checks)]
+    dropped = sorted({f for c in checks for f in c.optional_fields} - set(common))
+    if dropped:
+        logger.warning("constituent field(s) %s are not in every input; they are left out", dropped)
+    return list(CONSTITUENT_FIELDS) + common
+
+
+def _summarize(chunks: Sequence[Chunk], parts_dir: Path, checks: Sequence[FileCheck], skipped: dict[str, str],
+               chunk_info: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Accumulate the chunks' cutflows and histograms into the provenance record."""
+    from coffea.processor import accumulate
+
+    per_dataset: dict[str, list[dict[str, Any]]] = {}
+    for c in chunks:
+        with open(parts_dir / f"{c.key}.pkl", "rb") as handle:
+            per_dataset.setdefault(c.dataset, []).append(pickle.loads(handle.read()))
+    merged = {ds: accumulate(accs) for ds, accs in per_dataset.items()}
+    cutflow = {ds: dict(acc["cutflow"]) for ds, acc in merged.items()}
+    total_cutflow: dict[str, int] = {}
+    for flow in cutflow.values():
+        for k, v in flow.items():
+            total_cutflow[k] = total_cutflow.get(k, 0) + int(v)
+    provenance: dict[str, Any] = {
+        "inputs": [{"path": c.path, "entries": c.entries, "schema": c.schema} for c in checks if c.error is None],
+        "skipped_files": [{"path": p, "reason": r} for p, r in skipped.items()],
+        "cutflow": {"total": total_cutflow, **cutflow},
+        "n_jets": total_cutflow.get("jets_selected", 0),
+        "chunks": chunk_info,
+    }
+    return provenance, {ds: acc["hists"] for ds, acc in merged.items()}
+
+
+def _write_outputs(out_dir: Path, provenance: dict[str, Any], hists: dict[str, Any], *, plot: bool) -> None:
+    from hepscale._io import atomic_path, atomic_write_json
+
+    atomic_write_json(out_dir / "cutflow.json", provenance["cutflow"])
+    with atomic_path(out_dir / "histograms.pkl") as tmp:
+        tmp.write_bytes(pickle.dumps(hists))
+    _write_root_histograms(out_dir / "histograms.root", hists)
+    if plot:
+        plot_observables(hists, out_dir / "figures")
+    atomic_write_json(out_dir / "provenance.json", provenance)
+
+
+def _read_part(part: Path, constituent_fields: list[str] | None) -> Any:
+    import awkward as ak
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(part)
+    ctype = table.schema.field("constituents").type.value_type
+    if constituent_fields is None or [ctype.field(i).name for i in range(ctype.num_fields)] == constituent_fields:
+        return table
+    arr = ak.from_arrow(table)
+    arr = ak.with_field(arr, arr.constituents[constituent_fields], "constituents")
+    return ak.to_arrow_table(arr, extensionarray=False)
+
+
+def _write_root_histograms(path: Path, hists: dict[str, dict[str, Any]]) -> None:
+    import uproot
+
+    from hepscale._io import atomic_path
+
+    with atomic_path(path, suffix=".root") as tmp, uproot.recreate(tmp) as f:
+        for ds, hs in hists.items():
+            for name, h in hs.items():
+                f[f"{ds}/{name}"] = h.project(name)
+
+
+def plot_observables(hists: dict[str, dict[str, Any]], folder: str | os.PathLike[str], *,
+                     label: str = "Simulation", names: Sequence[str] | None = None) -> list[Path]:
+    """CMS-style figures of the jet observables (one per observable, PDF and PNG, in ``folder``).
+
+    Each figure has one normalized curve per dataset and truth label.
+    """
+    import hist
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    from hepscale.jets.dataset import LABEL_NAMES
+    from hepscale.plotting.style import cms_label, cms_style, save_figure
+
+    first = next(iter(hists.values()))
+    written: list[Path] = []
+    with cms_style():
+        for name in names or list(first):
+            fig, ax = plt.subplots(figsize=(10, 10))
+            for ds, hs in hists.items():
+                h = hs[name]
+                for lab in h.axes["label"]:
+                    sub = h[{"label": hist.loc(lab)}]
+                    n = sub.sum().value
+                    if n <= 0:
+                        continue
+                    tag = LABEL_NAMES.get(int(lab), "unlabelled" if int(lab) < 0 else str(lab))
+                    mplhep.histplot(sub, ax=ax, density=True, yerr=False, label=f"{ds}: {tag} ({n:.0f} jets)")
+            ax.set_ylabel("Fraction of jets / bin width")
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
+            ax.legend(fontsize="x-small", loc="upper right")
+            cms_label(ax, label=label)
+            written += save_figure(fig, Path(folder) / name)
+    return written
+
+
+def _summary(prov: dict[str, Any], out_dir: Path) -> str:
+    flow = prov["cutflow"]["total"]
+    lines = [f"processed {flow.get('events_read', 0)} events -> {prov['n_jets']} jets in {out_dir}"]
+    width = max(len(k) for k in flow) if flow else 10
+    lines += [f"  {k:<{width}}  {v:>10}" for k, v in flow.items()]
+    for item in prov["skipped_files"]:
+        lines.append(f"  skipped: {item['reason']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from hepscale.cli import configure_logging as configure_cli_logging
+    from hepscale.config import ConfigError, load_config
+    from hepscale.jets.config import JetProcessorConfig
+    from processors.jets import JetProcessor
+
+    parser = argparse.ArgumentParser(prog="hepscale process", description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="+", help="ROOT files (generated or CMS (PF)NanoAOD)")
+    parser.add_argument("--output", type=Path, required=True, help="output directory")
+    parser.add_argument("--workers", type=int, default=2, help="local dask worker processes (default 2)")
+    parser.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
+    parser.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files, recording why")
+    parser.add_argument("--constituents", choices=("recluster", "pfnano"), default=None,
+                        help="recluster PF candidates (default) or use the stored FatJetPFCands")
+    parser.add_argument("--config", type=Path, default=None, help="YAML with jet building/selection settings")
+    parser.add_argument("--chunksize", type=int, default=5000, help="entries per task (default 5000)")
+    parser.add_argument("--no-plot", action="store_true", help="do not draw the observable figures")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    args = parser.parse_args(argv)
+    configure_cli_logging(args.verbose)
+    try:
+        overrides = [f"constituents={args.constituents}"] if args.constituents else []
+        config = load_config(JetProcessorConfig, args.config, overrides=overrides)
+        prov = process_files(
+            args.inputs, args.output, processor=JetProcessor(config), workers=args.workers, scheduler=args.scheduler,
+            skip_bad_files=args.skip_bad_files, chunksize=args.chunksize, progress=not args.no_progress,
+            plot=not args.no_plot,
+        )
+    except (ProcessingError, ConfigError, ValueError) as err:
+        parser.exit(2, f"hepscale process: error: {err}\n")
+    print(_summary(prov, args.output))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,8 @@
+"""``python -m hepscale.study``."""
+
+from __future__ import annotations
+
+from hepscale.study.study import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

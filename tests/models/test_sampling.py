@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import torch
+from _synthetic import random_jets
+
+from hepscale.config import load_config
+from hepscale.jets.dataset import build_jets, read_jets, read_metadata, write_jets
+from hepscale.models.gpt import GPT, GPTConfig, KVCache
+from hepscale.models.sampling import (
+    generate,
+    jet_log_likelihood,
+    load_run,
+    log_likelihood,
+    main,
+)
+from hepscale.tokens.tokenizer import Tokenizer, TokenizerConfig, tokenize_dataset
+from hepscale.train.trainer import TrainConfig, train
+
+
+def make_jets(n: int, *, seed: int = 0, n_max: int = 20) -> ak.Array:
+    return random_jets(n, seed=seed, n_max=n_max)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("sample")
+    write_jets(base / "jets.parquet", make_jets(200, seed=7))
+    tokenize_dataset(
+        base / "jets.parquet", base / "tokens", config=TokenizerConfig(n_pt=8, n_eta=4, n_phi=4, max_constituents=22)
+    )
+    cfg = load_config(
+        TrainConfig,
+        base={
+            "model": {"size": "custom", "n_layer": 2, "n_head": 2, "d_model": 32},
+            "data": {"tokens": str(base / "tokens"), "seq_len": 24, "batch_size": 16},
+            "optim": {"lr": 3e-3, "warmup_steps": 3},
+            "budget": {"steps": 30},
+            "eval": {"every": 30, "jets": 16},
+            "device": "cpu",
+        },
+    )
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    assert train(cfg, base / "run", progress=False) == 0
+    torch.set_num_threads(n)
+    return base / "run"
+
+
+def test_kv_cache_sampling_equals_recompute(run_dir: Path) -> None:
+    model, tok, _ = load_run(run_dir)
+    kw = {"start": tok.start, "stop": tok.stop, "pad": tok.pad, "batch": 16, "seed": 3, "progress": False}
+    a = generate(model, 40, use_cache=True, **kw)
+    b = generate(model, 40, use_cache=False, **kw)
+    assert len(a) == 40 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    c = generate(model, 40, use_cache=True, **{**kw, "seed": 4})
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+    again = generate(model, 40, use_cache=True, **kw)
+    assert all(np.array_equal(x, y) for x, y in zip(a, again))
+
+
+def test_sequences_are_well_formed(run_dir: Path) -> None:
+    model, tok, _ = load_run(run_dir)
+    seqs = generate(model, 64, start=tok.start, stop=tok.stop, pad=tok.pad, batch=20, seed=1, top_k=20, progress=False)
+    T = model.cfg.block_size
+    n_stopped = 0
+    for s in seqs:
+        assert s[0] == tok.start and 2 <= len(s) <= T + 1
+        body = s[1:-1] if s[-1] == tok.stop else s[1:]
+        assert len(body) >= 1 and np.all(body < tok.n_bins)  # no special token inside, at least one constituent
+        n_stopped += int(s[-1] == tok.stop)
+    assert n_stopped > 32  # the trained model ends most jets itself (training jets have < 22 constituents)
+
+
+def test_first_token_frequencies_follow_the_model() -> None:
+    torch.manual_seed(0)
+    tok = Tokenizer(TokenizerConfig(n_pt=2, n_eta=2, n_phi=2))  # 8 constituent tokens + pad, start, stop
+    cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=4, n_layer=1, n_head=2, d_model=16, pad_token=tok.pad)
+    model = GPT(cfg).eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(60.0)  # make the distribution far from uniform
+        logits, _ = model(torch.tensor([[tok.start]]))
+    p = logits[0, -1].clone()
+    p[[tok.pad, tok.start, tok.stop]] = float("-inf")  # pad/start never drawn, stop not first
+    p = torch.softmax(p, -1).numpy()
+    n = 6000
+    seqs = generate(model, n, start=tok.start, stop=tok.stop, pad=tok.pad, batch=2000, seed=0, progress=False)
+    freq = np.bincount([s[1] for s in seqs], minlength=tok.vocab_size) / n
+    assert np.all(np.abs(freq - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-3)
+    assert p.max() > 0.3  # the check above is not trivially satisfied by a flat distribution
+
+
+def test_log_likelihood_equals_stepwise_sum(run_dir: Path) -> None:
+    model, tok, _ = load_run(run_dir)
+    jets = make_jets(12, seed=11)
+    tokens, offsets = tok.encode_jets(jets)
+    seqs = [tokens[offsets[i] : offsets[i + 1]].astype(np.int64) for i in range(12)]
+    ll = log_likelihood(model, seqs, pad=tok.pad, batch=5)
+    ll_one = log_likelihood(model, seqs, pad=tok.pad, batch=1)  # no padding at all
+    np.testing.assert_allclose(ll, ll_one, rtol=1e-5)
+    for i in (0, 5, 11):  # sum of log-softmax probabilities, one position at a time with the KV cache
+        s = torch.from_numpy(seqs[i])[None]
+        cache = KVCache(model.cfg, 1)
+        total = 0.0
+        with torch.no_grad():
+            for t in range(len(seqs[i]) - 1):
+                logits, _ = model(s[:, t : t + 1], cache=cache)
+                total += torch.log_softmax(logits[0, -1].double(), -1)[s[0, t + 1]].item()
+        assert ll[i] == pytest.approx(total, rel=1e-5)
+    np.testing.assert_allclose(jet_log_likelihood(run_dir, jets, batch=7), ll, rtol=1e-5)
+    assert np.all(ll < 0)
+
+
+def test_cli_writes_jet_dataset(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "samples.parquet"
+    assert main([str(run_dir), "--n", "25", "--batch", "10", "--seed", "5", "--top-k", "30", "--output", str(out)]) == 0
+    jets = read_jets(out)
+    assert len(jets) == 25
+    meta = read_metadata(out)
+    assert meta["seed"] == 5 and meta["top_k"] == 30 and meta["step"] == 30
+    # same observables as jets built from the decoded constituents with the shared implementation
+    model, tok, _ = load_run(run_dir)
+    seqs = generate(model, 25, start=tok.start, stop=tok.stop, pad=tok.pad, batch=10, seed=5, top_k=30, progress=False)
+    ref = build_jets(tok.decode_constituent_array(seqs))
+    for name in ("mass", "tau21", "tau32", "d2", "n_constituents"):
+        np.testing.assert_allclose(ak.to_numpy(jets[name]), ak.to_numpy(ref[name]), rtol=1e-12)
+    ll_path = tmp_path / "ll.npy"
+    assert main([str(run_dir), "--log-likelihood", str(out), "--output", str(ll_path)]) == 0
+    assert np.load(ll_path).shape == (25,)
+    assert main([str(tmp_path / "nowhere"), "--n", "3", "--output", str(out)]) == 2
+    assert "nowhere" in capsys.readouterr().err

@@ -1,0 +1,322 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pytest
+import torch
+import yaml
+from _synthetic import random_jets
+
+from hepscale.config import ConfigError, load_config
+from hepscale.jets.dataset import write_jets
+from hepscale.models.gpt import GPT, GPTConfig, count_parameters
+from hepscale.tokens.tokenizer import TokenizerConfig, load_tokens, tokenize_dataset
+from hepscale.train.optim import lr_at
+from hepscale.train.trainer import (
+    CHECKPOINT_EXIT_CODE,
+    TIMING_FIELDS,
+    CheckpointError,
+    JetBatcher,
+    TrainConfig,
+    TrainError,
+    load_checkpoint,
+    main,
+    run_id,
+    train,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_jets(n: int, *, seed: int = 0, n_max: int = 30) -> ak.Array:
+    return random_jets(n, seed=seed, n_max=n_max)
+
+
+@pytest.fixture(scope="module")
+def tokens_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("tok")
+    write_jets(base / "jets.parquet", make_jets(240, seed=5))
+    tokenize_dataset(
+        base / "jets.parquet", base / "tokens", config=TokenizerConfig(n_pt=8, n_eta=4, n_phi=4, max_constituents=22)
+    )
+    return base / "tokens"
+
+
+def tiny(tokens_dir: Path, *overrides: str) -> TrainConfig:
+    base = {
+        "model": {"size": "custom", "n_layer": 2, "n_head": 2, "d_model": 32},
+        "data": {"tokens": str(tokens_dir), "seq_len": 24, "batch_size": 8},
+        "optim": {"lr": 3e-3, "warmup_steps": 3},
+        "budget": {"steps": 12},
+        "eval": {"every": 4, "jets": 16, "batch_size": 8},
+        "checkpoint": {"every": 5},
+        "device": "cpu",
+    }
+    return load_config(TrainConfig, base=base, overrides=list(overrides))
+
+
+def write_cfg(path: Path, cfg: TrainConfig) -> Path:
+    from hepscale.config import to_dict
+
+    path.write_text(yaml.safe_dump(to_dict(cfg)))
+    return path
+
+
+def metrics(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def without_timing(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in m.items() if k not in TIMING_FIELDS} for m in lines]
+
+
+def final_weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run / "checkpoints" / "ckpt.pt")["model"]
+
+
+# ---------------------------------------------------------------------------- schedule and data
+def test_lr_schedule() -> None:
+    kw = {"lr": 1.0, "min_lr": 0.1, "warmup_steps": 10, "total_steps": 110}
+    assert lr_at(0, **kw) == pytest.approx(0.1)
+    assert lr_at(9, **kw) == pytest.approx(1.0)
+    assert lr_at(60, **kw) == pytest.approx(0.55)  # half way through the cosine
+    assert lr_at(110, **kw) == pytest.approx(0.1)
+    assert lr_at(109, **kw) > 0.1
+
+
+def test_batcher_epochs_visit_each_jet_once(tokens_dir: Path) -> None:
+    data, tok = load_tokens(tokens_dir, "train")
+    b = JetBatcher(data, n_jets=10, seq_len=24, pad=tok.pad, seed=3)
+    ids = b.next_ids(25)  # 2.5 epochs
+    assert sorted(ids[:10]) == list(range(10)) and sorted(ids[10:20]) == list(range(10))
+    assert not np.array_equal(ids[:10], ids[10:20])  # a new permutation every epoch
+    assert b.state() == {"epoch": 2, "cursor": 5}
+    c = JetBatcher(data, n_jets=10, seq_len=24, pad=tok.pad, seed=3)
+    c.load_state({"epoch": 1, "cursor": 3})
+    np.testing.assert_array_equal(c.next_ids(4), ids[13:17])
+    x, y, n = b.make_batch(np.array([0, 1]))
+    seq0 = data.sequence(0)[:25]
+    assert n == min(len(data.sequence(0)), 25) + min(len(data.sequence(1)), 25)
+    np.testing.assert_array_equal(x[0, : len(seq0) - 1], seq0[:-1])
+    np.testing.assert_array_equal(y[0, : len(seq0) - 1], seq0[1:])
+    assert np.all(y[0, len(seq0) - 1 :] == tok.pad)
+
+
+# ---------------------------------------------------------------------------- training and resume
+def test_train_result_and_metrics(tokens_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny(tokens_dir, "data.unique_tokens=400")
+    assert train(cfg, tmp_path / "run", progress=False) == 0
+    run = tmp_path / "run"
+    res = json.loads((run / "result.json").read_text())
+    lines = metrics(run)
+    assert [m["step"] for m in lines] == [4, 8, 12]
+    model = GPT(GPTConfig(**res["model_config"]))
+    assert res["n_params_total"] == count_parameters(model)
+    assert res["n_params_non_embedding"] == count_parameters(model, non_embedding=True)
+    assert res["steps"] == 12 and res["run_id"] == run_id(cfg)
+    assert res["flops"] == 6 * res["n_params_non_embedding"] * 8 * 24 * 12
+    assert res["flops_total_params"] == 6 * res["n_params_total"] * 8 * 24 * 12
+    # U: the leading jets of train.bin whose (capped) tokens fit into 400
+    data, _ = load_tokens(tokens_dir, "train")
+    lengths = np.minimum(data.lengths, 25)
+    n_sub = int(np.searchsorted(np.cumsum(lengths), 400, side="right"))
+    assert res["unique_tokens"] == int(lengths[:n_sub].sum()) <= 400
+    # D: recount the tokens of the batches the trainer drew (12 steps x 8 jets)
+    ids = JetBatcher(data, n_jets=n_sub, seq_len=24, pad=0, seed=cfg.seed).next_ids(96)
+    assert res["tokens_seen"] == int(lengths[ids].sum()) == lines[-1]["tokens"]
+    assert res["epochs"] == pytest.approx(res["tokens_seen"] / res["unique_tokens"]) and res["epochs"] > 2
+    assert res["final_val_loss"] == lines[-1]["val_loss"] < lines[0]["val_loss"] < np.log(131) + 0.5
+    per_pos = res["val_loss_per_position"]
+    assert len(per_pos) == 24 and per_pos[0] is not None
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["unique_tokens"] == 400
+    assert {"code_version", "config", "tokens_seen", "unique_tokens", "model"} <= set(res)
+
+
+@pytest.mark.parametrize("optim", ["adamw", "ranger"])
+def test_interrupted_and_resumed_run_is_exact(tokens_dir: Path, tmp_path: Path, optim: str) -> None:
+    cfg = tiny(tokens_dir, f"optim.name={optim}", "optim.lookahead_k=3")
+    assert train(cfg, tmp_path / "full", progress=False) == 0
+    stopped = tiny(tokens_dir, f"optim.name={optim}", "optim.lookahead_k=3", "stop_after_steps=7")
+    assert train(stopped, tmp_path / "part", progress=False) == CHECKPOINT_EXIT_CODE
+    assert not (tmp_path / "part" / "result.json").exists()
+    assert load_checkpoint(tmp_path / "part" / "checkpoints" / "ckpt.pt")["step"] == 7
+    assert train(cfg, tmp_path / "part", resume=True, progress=False) == 0
+    a, b = final_weights(tmp_path / "full"), final_weights(tmp_path / "part")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert without_timing(metrics(tmp_path / "full")) == without_timing(metrics(tmp_path / "part"))
+    ra = json.loads((tmp_path / "full" / "result.json").read_text())
+    rb = json.loads((tmp_path / "part" / "result.json").read_text())
+    for key in ("final_val_loss", "tokens_seen", "val_loss_per_position", "run_id", "flops"):
+        assert ra[key] == rb[key]
+    # a finished run is not trained again
+    assert train(cfg, tmp_path / "part", resume=True, progress=False) == 0
+
+
+def test_sigterm_checkpoints_and_exits_85(tokens_dir: Path, tmp_path: Path) -> None:
+    cfg_path = write_cfg(tmp_path / "cfg.yaml", tiny(tokens_dir, "budget.steps=100000", "eval.every=50"))
+    run = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "hepscale.train", str(cfg_path), "--output", str(run)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not (run / "metrics.jsonl").is_file() or not metrics(run):  # training is under way
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == CHECKPOINT_EXIT_CODE, err
+    step = load_checkpoint(run / "checkpoints" / "ckpt.pt")["step"]
+    assert 50 <= step < 100000 and not (run / "result.json").exists()
+    # resuming with a shorter budget is a different config: refused, checkpoint intact
+    with pytest.raises(CheckpointError, match="budget.steps"):
+        train(tiny(tokens_dir, "budget.steps=10", "eval.every=50"), run, resume=True, progress=False)
+    assert load_checkpoint(run / "checkpoints" / "ckpt.pt")["step"] == step
+
+
+# ---------------------------------------------------------------------------- errors
+def test_config_errors_via_cli(tokens_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg_path = write_cfg(tmp_path / "cfg.yaml", tiny(tokens_dir))
+    out = str(tmp_path / "run")
+    assert main([str(cfg_path), "optim.learning_rate=1", "--output", out]) == 2
+    err = capsys.readouterr().err
+    assert "optim.learning_rate" in err and "valid keys are" in err and "lr" in err
+    assert main([str(cfg_path), "optim.lr=fast", "--output", out]) == 2
+    assert "optim.lr" in capsys.readouterr().err
+    assert main([str(cfg_path), "model.vocab_size=500", "--output", out]) == 2
+    err = capsys.readouterr().err
+    assert "model.vocab_size=500" in err and "131" in err and "tokenizer.json" in err
+    assert main([str(cfg_path), "model.size=Giant", "--output", out]) == 2
+    assert "Pico" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="exactly one"):
+        tiny(tokens_dir, "budget.tokens=100")
+    assert not (tmp_path / "run" / "result.json").exists()
+
+
+def test_existing_run_needs_resume_and_corrupt_checkpoint(
+    tokens_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    cfg = tiny(tokens_dir, "stop_after_steps=5")
+    assert train(cfg, run, progress=False) == CHECKPOINT_EXIT_CODE
+    with pytest.raises(TrainError, match="--resume"):
+        train(cfg, run, progress=False)
+    (run / "checkpoints" / "ckpt.pt").write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    cfg_path = write_cfg(tmp_path / "cfg.yaml", tiny(tokens_dir))
+    assert main([str(cfg_path), "--output", str(run), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "ckpt.pt" in err and "corrupt" in err
+
+
+def test_nan_loss_is_an_error_and_last_checkpoint_survives(
+    tokens_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+    original = GPT.forward
+
+    def poisoned(self: GPT, *args: Any, **kwargs: Any) -> Any:
+        logits, loss = original(self, *args, **kwargs)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] > 6 and loss is not None:
+                loss = loss * float("nan")
+        return logits, loss
+
+    monkeypatch.setattr(GPT, "forward", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(TrainError, match="non-finite .* step 8.*last good checkpoint"):
+        train(tiny(tokens_dir), run, progress=False)
+    ckpt = load_checkpoint(run / "checkpoints" / "ckpt.pt")
+    assert ckpt["step"] == 5
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
+    assert not (run / "result.json").exists()
+
+
+# ---------------------------------------------------------------------------- budgets
+def test_token_and_flop_budgets(tokens_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny(tokens_dir, "budget.steps=null", "budget.flops=2e8", "eval.every=100")
+    assert train(cfg, tmp_path / "f", progress=False) == 0
+    res = json.loads((tmp_path / "f" / "result.json").read_text())
+    per_step = 6 * res["n_params_non_embedding"] * 8 * 24
+    assert res["steps"] == int(np.ceil(2e8 / per_step)) and res["flops"] >= 2e8 > res["flops"] - per_step
+    cfg = tiny(tokens_dir, "budget.steps=null", "budget.tokens=1500", "eval.every=100")
+    assert train(cfg, tmp_path / "t", progress=False) == 0
+    res = json.loads((tmp_path / "t" / "result.json").read_text())
+    assert abs(res["tokens_seen"] - 1500) < 2 * 8 * 25  # within a couple of batches of the budget
+
+
+# ---------------------------------------------------------------------------- DDP
+@pytest.mark.slow
+def test_ddp_two_processes_matches_gradient_accumulation(tokens_dir: Path, tmp_path: Path) -> None:
+    """2 gloo processes with 4 jets each = 1 process with 2 micro-batches of 4 jets."""
+    cfg_path = write_cfg(tmp_path / "cfg.yaml", tiny(tokens_dir, "budget.steps=6", "eval.every=3"))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "hepscale.train", str(cfg_path), "--output", str(tmp_path / "ddp"),
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # a hung rendezvous: end torchrun and its workers (own process group)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    single = tiny(tokens_dir, "budget.steps=6", "eval.every=3", "data.grad_accum=2")
+    assert train(single, tmp_path / "one", progress=False) == 0
+    a, b = final_weights(tmp_path / "ddp"), final_weights(tmp_path / "one")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    ra = json.loads((tmp_path / "ddp" / "result.json").read_text())
+    rb = json.loads((tmp_path / "one" / "result.json").read_text())
+    assert ra["world_size"] == 2 and ra["tokens_seen"] == rb["tokens_seen"]
+    assert ra["final_val_loss"] == pytest.approx(rb["final_val_loss"], rel=1e-4)
+    for ma, mb in zip(metrics(tmp_path / "ddp"), metrics(tmp_path / "one")):
+        assert ma["train_loss"] == pytest.approx(mb["train_loss"], rel=1e-4)
+
+
+def test_example_configs_load() -> None:
+    paths = sorted((ROOT / "configs" / "train").glob("*.yaml"))
+    assert paths
+    for p in paths:
+        cfg = load_config(TrainConfig, p)
+        assert cfg.model.size in {"Pico", "XXS", "XS", "S", "M-", "M", "L", "XL", "XXL", "custom"}
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_run(tokens_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny(tokens_dir, "device=cuda", "dtype=bfloat16")
+    assert train(cfg, tmp_path / "gpu", progress=False) == 0
+    res = json.loads((tmp_path / "gpu" / "result.json").read_text())
+    assert np.isfinite(res["final_val_loss"]) and res["final_val_loss"] < np.log(131)
+
+
+def test_sigusr1_in_process(tokens_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+    original = GPT.forward
+
+    def signalling(self: GPT, *args: Any, **kwargs: Any) -> Any:
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 3:  # during step 3: the checkpoint comes at the end of that step
+                os.kill(os.getpid(), signal.SIGUSR1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GPT, "forward", signalling)
+    assert train(tiny(tokens_dir), tmp_path / "run", progress=False) == CHECKPOINT_EXIT_CODE
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "ckpt.pt")["step"] == 3
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL  # handler restored
