@@ -4,7 +4,7 @@
 
 Both loops train the same model (same size, vocabulary, batch of B jets x S positions,
 AdamW, gradient clipping, bf16 autocast on CUDA) for ``--warmup`` untimed steps then
-``--steps`` timed steps. The framework is :func:`hepscale.train.trainer.train` (data from the
+``--steps`` timed steps. The framework is :func:`hepscale.train.train` (data from the
 memory-mapped token files, schedule, loss bookkeeping, checkpoint checks); its throughput
 is the ``positions_per_s`` of the evaluation window that holds only the timed steps. The
 reference loop is plain torch on one fixed batch already on the device. Reported:
@@ -83,7 +83,7 @@ def reference_loop(
 def framework_run(tokens: Path, out: Path, *, size: str, batch: int, seq_len: int, steps: int, warmup: int,
                   device: str, compile_: bool) -> float:
     from hepscale.config import load_config
-    from hepscale.train.trainer import TrainConfig, train
+    from hepscale.train import TrainConfig, train
 
     cfg = load_config(TrainConfig, base={
         "model": {"size": size}, "data": {"tokens": str(tokens), "seq_len": seq_len, "batch_size": batch},
@@ -115,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from hepscale.models.gpt import n_params_non_embedding, size_config
     from hepscale.tokens.tokenizer import load_tokens
-    from hepscale.train.trainer import JetBatcher
+    from hepscale.train.generation import JetBatcher
 
     dev = torch.device("cuda" if (args.device == "auto" and torch.cuda.is_available()) or args.device == "cuda" else "cpu")
     if dev.type == "cuda":
-        from hepscale.train.trainer import _set_tf32
+        from hepscale.train.distributed import set_tf32
 
-        _set_tf32()
+        set_tf32()
     with tempfile.TemporaryDirectory() as tmp:
         tokens = make_tokens(Path(tmp), args.jets)
         data, tok = load_tokens(tokens, "train")

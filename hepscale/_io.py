@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,3 +68,27 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike[str], error: Callable[[Path], Exception]) -> Iterator[None]:
+    """Hold an exclusive advisory lock on the file ``path`` (created) for the duration of the block.
+
+    Parameters
+    ----------
+    error
+        Builds the exception raised, from the lock path, when another process holds the lock.
+    """
+    import fcntl
+
+    lock = Path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            raise error(lock) from err
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -15,7 +15,6 @@ arguments, print or configure logging; the tools do it through this module:
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -24,16 +23,16 @@ from hepscale.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HepscaleError
 
 #: subcommand -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("hepscale.events.pythia", "generate jets with the embedded Pythia 8 into NanoAOD-like ROOT files"),
-    "process": ("hepscale.jets.processing", "run the coffea/fastjet jet processor on dask -> jet dataset (parquet)"),
-    "convert": ("hepscale.events.readers", "convert JetClass ROOT or Aspen Open Jets HDF5 files into a jet dataset"),
-    "tokenize": ("hepscale.tokens.tokenizer", "turn a jet dataset into token arrays for generative models"),
-    "train": ("hepscale.train.trainer", "train one model (one run) from a config"),
-    "sample": ("hepscale.models.sampling", "sample jets from a trained generative model"),
-    "evaluate": ("hepscale.metrics.evaluate", "physics metrics (SWD with floor, JetNet metrics) of a run or sample"),
+    "generate": ("hepscale.generate", "generate jets with the embedded Pythia 8 into NanoAOD-like ROOT files"),
+    "process": ("hepscale.process", "run the coffea/fastjet jet processor on dask -> jet dataset (parquet)"),
+    "convert": ("hepscale.convert", "convert JetClass ROOT or Aspen Open Jets HDF5 files into a jet dataset"),
+    "tokenize": ("hepscale.tokenize", "turn a jet dataset into token arrays for generative models"),
+    "train": ("hepscale.train.cli", "train one model (one run) from a config"),
+    "sample": ("hepscale.sample", "sample jets from a trained generative model"),
+    "evaluate": ("hepscale.evaluate", "physics metrics (SWD with floor, JetNet metrics) of a run or sample"),
     "fit": ("hepscale.fit", "fit scaling laws to a runs table"),
-    "runs": ("hepscale.runs.table", "gather every result.json of a study into a runs table"),
-    "study": ("hepscale.study.study", "plan, run locally, or submit to HTCondor a scaling study"),
+    "runs": ("hepscale.runs.cli", "gather every result.json of a study into a runs table"),
+    "study": ("hepscale.study.cli", "plan, run locally, or submit to HTCondor a scaling study"),
     "quickstart": ("hepscale.quickstart", "run the quickstart example end to end on generated jets"),
 }
 
@@ -42,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 _NOISY_LOGGERS = ("distributed", "bokeh", "tornado", "numba", "fsspec", "matplotlib")
 
 
-def configure_logging(verbose: bool = False, *, level: int | None = None) -> None:
+def configure_logging(verbose: bool = False, *, level: int | None = None, dask: bool = False) -> None:
     """Configure logging for a command-line tool (never called by library code).
 
     Parameters
@@ -51,9 +50,12 @@ def configure_logging(verbose: bool = False, *, level: int | None = None) -> Non
         INFO messages from hepscale (default: warnings only).
     level
         An explicit level for hepscale's loggers (overrides ``verbose``).
+    dask
+        The tool starts dask: import ``distributed`` first (it sets its own log levels at import,
+        which must come before ours).
     """
-    if "distributed" in sys.modules or importlib.util.find_spec("distributed") is not None:
-        import distributed  # noqa: F401  (distributed sets its log levels at import; ours must come after)
+    if dask:
+        import distributed  # noqa: F401
     root_level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=root_level, format="%(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("hepscale").setLevel(level if level is not None else root_level)

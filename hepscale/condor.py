@@ -12,21 +12,27 @@ executor runs.
 
 Site profiles (``configs/sites/NAME.yaml``) hold what differs between grid sites: resources,
 container image, accounting group, extra requirements and submit commands.
+
+The HTCondor bindings (``htcondor2``) and ``dask_jobqueue`` are optional (``pip install
+'hepscale[condor]'``): they are imported when a function needs them, and a missing one raises
+``ModuleNotFoundError`` that says what to install.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from hepscale.config import load_config
-from hepscale.errors import HepscaleError
+from hepscale.errors import EXIT_CHECKPOINT, HepscaleError
+from hepscale.resources import project_file, resource_path
 
 __all__ = [
     "CHECKPOINT_EXIT_CODE",
@@ -45,13 +51,37 @@ __all__ = [
 ]
 
 #: exit code of a job that checkpointed on SIGTERM/SIGUSR1 and wants to be restarted
-CHECKPOINT_EXIT_CODE = 85
+CHECKPOINT_EXIT_CODE = EXIT_CHECKPOINT
+
+#: what to install for the optional HTCondor modules
+_CONDOR_EXTRA = "pip install 'hepscale[condor]'"
 
 _SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*([KMGT]i?B?|[KMGT])?\s*$", re.IGNORECASE)
 
 
 class CondorError(HepscaleError, RuntimeError):
     """A submit description, DAG or submission problem (the message says which and why)."""
+
+
+def _optional(module: str, what: str) -> ModuleType:
+    """Import an optional module; a missing one raises ``ModuleNotFoundError`` saying what to install."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name is not None and not (module == err.name or module.startswith(f"{err.name}.")):
+            raise  # a module the optional one needs is missing: report that one as it is
+        raise ModuleNotFoundError(f"{what} ({module}) is not installed; install it with:\n    {_CONDOR_EXTRA}",
+                                  name=module) from err
+
+
+def _htcondor() -> ModuleType:
+    """The HTCondor Python bindings (``htcondor2``)."""
+    return _optional("htcondor2", "the HTCondor Python bindings")
+
+
+def _dags() -> ModuleType:
+    """``htcondor2.dags``, the DAG writer of the HTCondor bindings."""
+    return _optional("htcondor2.dags", "the HTCondor Python bindings")
 
 
 @dataclass
@@ -97,19 +127,19 @@ class SiteProfile:
 
 
 def load_site(name_or_path: str | os.PathLike[str] | None) -> SiteProfile:
-    """Load a site profile from a YAML path, or by name from ``configs/sites/`` (None: defaults)."""
+    """Load a site profile from a YAML path, or by name (None: defaults).
+
+    A name (no suffix) is ``configs/sites/NAME.yaml`` of the working directory where it is
+    there, else the profile of that name shipped with hepscale.
+    """
     if name_or_path is None:
         return SiteProfile()
     path = Path(name_or_path)
     if not path.suffix:
-        candidate = Path("configs") / "sites" / f"{path.name}.yaml"
-        if candidate.is_file():
-            path = candidate
-        else:
-            packaged = resources.files("hepscale") / "data" / "sites" / f"{path.name}.yaml"
-            if not packaged.is_file():
-                raise CondorError(f"site profile {name_or_path!r} not found in configs/sites/ or the package")
-            path = Path(str(packaged))
+        try:
+            path = project_file(f"configs/sites/{path.name}.yaml")
+        except FileNotFoundError:
+            raise CondorError(f"site profile {name_or_path!r} not found in configs/sites/ or the package") from None
     return load_config(SiteProfile, path)
 
 
@@ -140,11 +170,8 @@ def condor_arguments(args: Sequence[str]) -> str:
 
 
 def wrapper_path() -> Path:
-    """The job wrapper script (``condor/hepscale_job.sh`` of the source tree, or the packaged copy)."""
-    here = Path(__file__).resolve().parent.parent / "condor" / "hepscale_job.sh"
-    if here.is_file():
-        return here
-    return Path(str(resources.files("hepscale") / "data" / "hepscale_job.sh"))
+    """The job wrapper script ``condor/hepscale_job.sh`` shipped with hepscale."""
+    return resource_path("condor/hepscale_job.sh")
 
 
 def _site_commands(site: SiteProfile) -> dict[str, str]:
@@ -204,8 +231,7 @@ def submit_description(
 
 def queue_from_description(desc: Mapping[str, str], jobs: Sequence[Job], items_file: str) -> str:
     """Submit-file text that queues one job per line of ``items_file`` (``queue ... from``)."""
-    import htcondor2
-
+    htcondor2 = _htcondor()
     sub = htcondor2.Submit(dict(desc))
     sub.setQArgs(f"job_id, args from {items_file}")
     return str(sub)
@@ -225,8 +251,7 @@ def validate_submit(text: str, *, items: str | None = None) -> list[dict[str, st
         When the bindings cannot parse it, a size has no unit HTCondor understands, or an
         item lacks a variable the description uses.
     """
-    import htcondor2
-
+    htcondor2 = _htcondor()
     try:
         sub = htcondor2.Submit(text)
     except Exception as err:  # the bindings raise ValueError or HTCondorException
@@ -295,9 +320,8 @@ def write_dag(
     Path
         The DAG file. The node submit descriptions and the wrapper are written beside it.
     """
-    import htcondor2
-    from htcondor2 import dags
-
+    htcondor2 = _htcondor()
+    dags = _dags()
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
@@ -337,8 +361,7 @@ def write_dag(
 
 def submit_dag(dag_file: str | os.PathLike[str]) -> int:
     """Submit a DAG to the local schedd; returns the DAGMan job's cluster id."""
-    import htcondor2
-
+    htcondor2 = _htcondor()
     try:
         sub = htcondor2.Submit.from_dag(str(dag_file), {"force": True})
         schedd = htcondor2.Schedd()
@@ -356,10 +379,7 @@ def dask_cluster(site: SiteProfile, *, scheduler_options: Mapping[str, Any] | No
 
     Scale it with ``cluster.scale(jobs=N)`` and pass ``Client(cluster)`` to the processor.
     """
-    try:
-        from dask_jobqueue import HTCondorCluster
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError("dask_jobqueue is needed for HTCondor dask workers: pip install 'hepscale[condor]'") from err
+    HTCondorCluster = _optional("dask_jobqueue", "dask-jobqueue, needed for HTCondor dask workers").HTCondorCluster
     res = site.dask_worker
     job_extra = {**_site_commands(site), **site.extra}
     return HTCondorCluster(

@@ -2,10 +2,18 @@
 
 Layering follows one rule everywhere: dataclass defaults -> YAML file -> command-line
 overrides. YAML is read with ``yaml.safe_load``. Unknown keys are an error that lists the
-valid ones; values must have the type of the field (an ``int`` field accepts ``3`` but not
-``"three"``; a ``float`` field accepts ``3``). Overrides are ``dotted.key=value`` strings
-whose value is parsed as YAML and then checked against the field type (nanoGPT's rule,
-without ``exec``).
+valid ones; values must have the type of the field, taking what users type: an ``int`` field
+accepts ``3``, an integral float (``1.0e+9``) and an integral numeric string (``"1e9"``,
+``"1.0e9"``: YAML 1.1 reads an exponent as a string unless the number has a dot and the
+exponent a sign) but not ``1.5`` or ``"three"``; a ``float`` field accepts ``3`` and numeric
+strings (``"3e-4"``). Overrides are ``dotted.key=value`` strings whose value is parsed as YAML
+and then checked against the field type (nanoGPT's rule, without ``exec``). Every error names
+the field.
+
+The configs are plain dataclasses checked by this small loader rather than pydantic models:
+dataclasses keep the configs importable (and picklable, comparable, hashable where frozen)
+without an extra validation layer or dependency, and the loader's messages name the field
+and the file or command line it came from.
 
 Example
 -------
@@ -21,6 +29,7 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import os
 import types
 import typing
@@ -35,8 +44,6 @@ from hepscale.errors import ConfigError
 T = TypeVar("T")
 
 __all__ = ["ConfigError", "load_config", "from_dict", "to_dict", "apply_overrides", "read_yaml"]
-
-
 
 
 def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -68,6 +75,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        if isinstance(value, str) and str in args:  # a string stays one: "1e9" is no int for int | str
+            return value
         errors = []
         for arg in args:
             if arg is type(None):
@@ -111,6 +120,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e9" and "1.0e9" as strings
+            number = _integral(value)
+            if number is not None:
+                return number
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -130,6 +143,21 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
     return value
+
+
+#: the largest decimal exponent a numeric string may have for an ``int`` field (Python's digit limit for str -> int)
+_MAX_DIGITS = 4300
+
+
+def _integral(text: str) -> int | None:
+    """The integer a numeric string holds (``"1e9"``, ``"1.0e9"``, ``"2.0"``), or None if it holds none."""
+    try:
+        number = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        return None
+    if not number.is_finite() or number.adjusted() > _MAX_DIGITS or number != number.to_integral_value():
+        return None
+    return int(number)
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "config") -> T:

@@ -8,22 +8,30 @@ table. It is resumable: a re-run continues where an interrupted one stopped.
 
 ``--jets-only`` runs just the jet data path (generate -> process -> observables by truth label,
 CMS-style figures) in about a minute.
+
+The study config and its training config are read from ``configs/`` of the working directory
+where they are there, else from the copies shipped with hepscale
+(:func:`hepscale.resources.project_file`), so the quickstart runs from any folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hepscale.cli import configure_logging, run_tool
+from hepscale.resources import project_file
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_quickstart", "main"]
+__all__ = ["PROCESSES", "QUICKSTART_STUDY", "main", "run_quickstart", "run_quickstart_study", "summary_table"]
 
 PROCESSES = ("ttbar", "qcd")
 
@@ -49,8 +57,24 @@ def summary_table(jets: Any) -> str:
     return "\n".join(lines)
 
 
-def run_quickstart(output: Path, *, events: int = 2000, seed: int = 1, workers: int = 2, progress: bool = True) -> dict[str, Any]:
-    """Generate, process and summarise; returns paths and the summary text."""
+def run_quickstart(
+    output: Path,
+    *,
+    processor_factory: Callable[[], Any],
+    events: int = 2000,
+    seed: int = 1,
+    workers: int = 2,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Generate, process and summarise; returns paths and the summary text.
+
+    Parameters
+    ----------
+    processor_factory
+        Builds the coffea processor (the command passes ``processors.jets.JetProcessor``).
+    events
+        Events per process.
+    """
     from hepscale.events.pythia import GeneratorConfig, already_generated, generate
     from hepscale.jets.dataset import read_jets
     from hepscale.jets.processing import process_files
@@ -67,9 +91,7 @@ def run_quickstart(output: Path, *, events: int = 2000, seed: int = 1, workers: 
             generate(config, path, jobs=workers, progress=progress)
         files.append(path)
     jets_dir = output / "jets"
-    from processors.jets import JetProcessor
-
-    prov = process_files(files, jets_dir, processor=JetProcessor(), workers=workers, progress=progress)
+    prov = process_files(files, jets_dir, processor=processor_factory(), workers=workers, progress=progress)
     jets = read_jets(jets_dir / "jets.parquet")
     return {
         "events": [str(f) for f in files],
@@ -86,36 +108,24 @@ def run_quickstart(output: Path, *, events: int = 2000, seed: int = 1, workers: 
 QUICKSTART_STUDY = Path("configs") / "studies" / "generation_phase1_cpu.yaml"
 
 
-def _project_file(relative: Path) -> Path:
-    """``relative`` under the working directory, else under the source tree hepscale runs from."""
-    if relative.exists():
-        return relative
-    root = Path(__file__).resolve().parent.parent
-    candidate = root / relative
-    if not candidate.exists():
-        raise FileNotFoundError(
-            f"{relative} not found in {Path.cwd()} nor in {root}: run the quickstart from the hepscale source folder"
-        )
-    return candidate
+def run_quickstart_study(
+    output: Path, *, processor_factory: Callable[[], Any], jobs: int = 2, progress: bool = True
+) -> dict[str, Any]:
+    """Run the CPU phase-1 study into ``output``; returns :func:`hepscale.study.run_study`'s record.
 
+    The study config and its training config come from the working directory, else from the
+    package (:func:`hepscale.resources.project_file`).
+    """
+    from hepscale.study import load_study, run_study
 
-def run_quickstart_study(output: Path, *, jobs: int = 2, progress: bool = True) -> dict[str, Any]:
-    """Run the CPU phase-1 study into ``output``; returns :func:`hepscale.study.study.run_study`'s record."""
-    import dataclasses
-
-    from hepscale.study.study import load_study, run_study
-
-    study = load_study(_project_file(QUICKSTART_STUDY))
-    train_config = _project_file(Path(study.train.config))
+    study = load_study(project_file(QUICKSTART_STUDY))
+    train_config = project_file(study.train.config)
     study = dataclasses.replace(study, train=dataclasses.replace(study.train, config=str(train_config)))
-    from processors.jets import JetProcessor
-
-    return run_study(study, jobs=jobs, progress=progress, output=output, processor_factory=JetProcessor)
+    return run_study(study, jobs=jobs, progress=progress, output=output, processor_factory=processor_factory)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hepscale.cli import configure_logging as configure_cli_logging
-
+    """``hepscale quickstart``: the phase-1 CPU study, or with ``--jets-only`` the jet data path."""
     parser = argparse.ArgumentParser(prog="hepscale quickstart", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=None,
                         help="output folder (default hepscale-output/quickstart, or .../quickstart-jets with --jets-only)")
@@ -127,17 +137,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
     args = parser.parse_args(argv)
-    configure_cli_logging(args.verbose)
-    if not args.jets_only:
-        from hepscale.study.study import _print_summary
+    configure_logging(args.verbose, dask=True)
+    return run_tool(parser.prog, lambda: _run(args))
 
-        out = run_quickstart_study(args.output or Path("hepscale-output/quickstart"), jobs=args.jobs,
-                                   progress=not args.no_progress)
-        _print_summary(out)
+
+def _run(args: argparse.Namespace) -> int:
+    """The body of :func:`main` (errors are mapped to exit codes by :func:`hepscale.cli.run_tool`)."""
+    from processors.jets import (
+        JetProcessor,  # the command layer passes the processor in
+    )
+
+    if not args.jets_only:
+        from hepscale.study import print_summary
+
+        out = run_quickstart_study(args.output or Path("hepscale-output/quickstart"), processor_factory=JetProcessor,
+                                   jobs=args.jobs, progress=not args.no_progress)
+        print_summary(out)
         return 1 if out["failed"] or out["interrupted"] else 0
-    args.output = args.output or Path("hepscale-output/quickstart-jets")
-    result = run_quickstart(args.output, events=args.events, seed=args.seed, workers=args.workers,
-                            progress=not args.no_progress)
+    output = args.output or Path("hepscale-output/quickstart-jets")
+    result = run_quickstart(output, processor_factory=JetProcessor, events=args.events, seed=args.seed,
+                            workers=args.workers, progress=not args.no_progress)
     flow = result["cutflow"]
     print(f"\n{flow['events_read']} events -> {flow['jets_selected']} AK8 jets (pT > 300 GeV, |eta| < 2.5)\n")
     print(result["summary"])

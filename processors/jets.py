@@ -19,6 +19,7 @@ from hepscale.jets.clustering import cluster_jets
 from hepscale.jets.config import JetProcessorConfig
 from hepscale.jets.dataset import build_jets
 from hepscale.jets.truth import truth_labels
+from hepscale.plotting.labels import OBSERVABLE_LABELS
 
 __all__ = ["JetProcessor", "JetProcessorConfig", "InputError", "make_histograms", "CUTFLOW_STEPS"]
 
@@ -47,14 +48,14 @@ def make_histograms() -> dict[str, hist.Hist]:
     """Histograms of every observable, by truth label, declared in one place (weighted by genWeight)."""
     label = hist.axis.IntCategory([], growth=True, name="label", label="Truth label")
     axes = {
-        "pt": hist.axis.Regular(70, 300, 3800, name="pt", label=r"Jet $p_{T}$ [GeV]"),
-        "eta": hist.axis.Regular(50, -2.5, 2.5, name="eta", label=r"Jet $\eta$"),
-        "mass": hist.axis.Regular(60, 0, 300, name="mass", label=r"Jet mass [GeV]"),
-        "msoftdrop": hist.axis.Regular(60, 0, 300, name="msoftdrop", label=r"Soft-drop mass [GeV]"),
-        "tau21": hist.axis.Regular(50, 0, 1, name="tau21", label=r"$\tau_{21}$"),
-        "tau32": hist.axis.Regular(50, 0, 1, name="tau32", label=r"$\tau_{32}$"),
-        "d2": hist.axis.Regular(50, 0, 5, name="d2", label=r"$D_{2}^{(\beta=1)}$"),
-        "n_constituents": hist.axis.Regular(100, 0, 200, name="n_constituents", label="Constituent multiplicity"),
+        "pt": hist.axis.Regular(70, 300, 3800, name="pt", label=OBSERVABLE_LABELS["pt"]),
+        "eta": hist.axis.Regular(50, -2.5, 2.5, name="eta", label=OBSERVABLE_LABELS["eta"]),
+        "mass": hist.axis.Regular(60, 0, 300, name="mass", label=OBSERVABLE_LABELS["mass"]),
+        "msoftdrop": hist.axis.Regular(60, 0, 300, name="msoftdrop", label=OBSERVABLE_LABELS["msoftdrop"]),
+        "tau21": hist.axis.Regular(50, 0, 1, name="tau21", label=OBSERVABLE_LABELS["tau21"]),
+        "tau32": hist.axis.Regular(50, 0, 1, name="tau32", label=OBSERVABLE_LABELS["tau32"]),
+        "d2": hist.axis.Regular(50, 0, 5, name="d2", label=OBSERVABLE_LABELS["d2"]),
+        "n_constituents": hist.axis.Regular(100, 0, 200, name="n_constituents", label=OBSERVABLE_LABELS["n_constituents"]),
     }
     return {name: hist.Hist(axis, label, storage=hist.storage.Weight()) for name, axis in axes.items()}
 

@@ -19,7 +19,7 @@ def test_help_lists_every_command():
 
 def test_generate_runs_as_module(tmp_path):
     out = tmp_path / "z.root"
-    res = subprocess.run([sys.executable, "-m", "hepscale.events.pythia", "--process", "zqq", "--events", "3", "--output",
+    res = subprocess.run([sys.executable, "-m", "hepscale.generate", "--process", "zqq", "--events", "3", "--output",
                           str(out), "--no-progress"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "wrote 3 zqq events" in res.stdout and out.stat().st_size > 0
@@ -30,11 +30,12 @@ def test_quickstart_study_is_the_cpu_phase1_study():
     import math
 
     from hepscale.models.gpt import n_params_non_embedding, size_config
-    from hepscale.quickstart import QUICKSTART_STUDY, _project_file
-    from hepscale.study.study import expand_runs, load_study
+    from hepscale.quickstart import QUICKSTART_STUDY
+    from hepscale.resources import project_file
+    from hepscale.study import expand_runs, load_study
 
-    study = load_study(_project_file(QUICKSTART_STUDY))
-    runs = expand_runs(study, train_config=_project_file(Path(study.train.config)))
+    study = load_study(project_file(QUICKSTART_STUDY))
+    runs = expand_runs(study, train_config=project_file(Path(study.train.config)))
     sizes = {r.model for r in runs}
     params = [n_params_non_embedding(size_config(s, vocab_size=100)) for s in sizes]
     assert len(sizes) >= 4 and math.log10(max(params) / min(params)) >= 1.5

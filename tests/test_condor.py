@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import filecmp
+import sys
 from pathlib import Path
 
 import htcondor2
@@ -17,10 +17,12 @@ from hepscale.condor import (
     submit_dag,
     submit_description,
     validate_submit,
+    wrapper_path,
     write_dag,
     write_queue_file,
 )
 from hepscale.config import ConfigError
+from hepscale.errors import EXIT_CHECKPOINT
 
 pytestmark = pytest.mark.condor
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,9 +33,33 @@ def site():
     return load_site(ROOT / "configs" / "sites" / "generic-gpu.yaml")
 
 
-def test_shipped_copies_are_identical():
-    assert filecmp.cmp(ROOT / "configs/sites/generic-gpu.yaml", ROOT / "hepscale/data/sites/generic-gpu.yaml", shallow=False)
-    assert filecmp.cmp(ROOT / "condor/hepscale_job.sh", ROOT / "hepscale/data/hepscale_job.sh", shallow=False)
+def test_site_by_name_from_the_working_directory_then_the_package(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ here: the packaged profile
+    assert load_site("generic-gpu") == load_site(ROOT / "configs" / "sites" / "generic-gpu.yaml")
+    (tmp_path / "configs" / "sites").mkdir(parents=True)
+    (tmp_path / "configs" / "sites" / "generic-gpu.yaml").write_text("name: mine\n")
+    assert load_site("generic-gpu").name == "mine"  # the working directory's profile comes first
+    assert load_site(None) == SiteProfile()
+
+
+def test_wrapper_is_the_packaged_job_script():
+    path = wrapper_path()
+    assert path.name == "hepscale_job.sh" and path.is_file()
+    assert path.read_bytes() == (ROOT / "condor" / "hepscale_job.sh").read_bytes()
+    assert CHECKPOINT_EXIT_CODE == EXIT_CHECKPOINT
+
+
+@pytest.mark.parametrize(("module", "call"), [
+    ("htcondor2", lambda folder: validate_submit("executable = x\nqueue")),
+    ("htcondor2", lambda folder: submit_dag(folder / "x.dag")),
+    ("htcondor2.dags", lambda folder: write_dag(folder, [])),
+    ("dask_jobqueue", lambda folder: dask_cluster(SiteProfile())),
+])
+def test_missing_optional_module_says_what_to_install(tmp_path, monkeypatch, module, call):
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'hepscale\[condor\]'") as info:
+        call(tmp_path)
+    assert info.value.name == module and module in str(info.value)
 
 
 @pytest.mark.parametrize(("args", "expected"), [

@@ -59,3 +59,68 @@ def test_bad_yaml_names_file(tmp_path):
         load_config(Outer, bad)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(Outer, tmp_path / "missing.yaml")
+
+
+@dataclass
+class Budget:
+    tokens: int | None = None
+    steps: int = 10
+    sizes: list[int] = field(default_factory=list)
+    label: int | str = "x"
+
+
+@dataclass
+class Run:
+    lr: float = 1e-3
+    budget: Budget = field(default_factory=Budget)
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("1.0e9", 10**9),  # YAML 1.1 reads these as strings
+    ("1e9", 10**9),
+    ("1.0e+9", 10**9),  # a float
+    ("2.0", 2),
+    ("'7'", 7),
+    ("3", 3),
+])
+def test_int_field_takes_integral_numbers_as_typed(typed, expected):
+    cfg = load_config(Run, overrides=[f"budget.tokens={typed}", f"budget.steps={typed}"])
+    assert cfg.budget.tokens == expected and type(cfg.budget.tokens) is int
+    assert cfg.budget.steps == expected and type(cfg.budget.steps) is int
+
+
+def test_int_field_from_yaml_file_and_lists(tmp_path):
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text("lr: 3e-4\nbudget:\n  tokens: 1.0e9\n  sizes: [1e3, 2.0, 5]\n")
+    cfg = load_config(Run, cfg_file)
+    assert cfg.budget.tokens == 1_000_000_000 and cfg.budget.sizes == [1000, 2, 5]
+    assert cfg.lr == pytest.approx(3e-4)
+    assert load_config(Run, overrides=["budget.tokens=null"]).budget.tokens is None
+    assert load_config(Run, overrides=["budget.label=1e9"]).budget.label == "1e9"  # a string stays one
+
+
+@pytest.mark.parametrize("typed", ["1.5", "abc", "1.5e0", "nan", "true", "[1]"])
+def test_int_field_rejects_what_is_no_integer_and_names_the_field(typed):
+    with pytest.raises(ConfigError, match=r"command line\.budget\.tokens: expected int \| None"):
+        load_config(Run, overrides=[f"budget.tokens={typed}"])
+    with pytest.raises(ConfigError, match=r"command line\.budget\.steps: expected an integer, got"):
+        load_config(Run, overrides=[f"budget.steps={typed}"])
+
+
+def test_float_field_takes_numeric_strings_and_names_the_field(tmp_path):
+    assert load_config(Run, overrides=["lr=1e-3"]).lr == pytest.approx(1e-3)
+    assert load_config(Run, overrides=["lr=2"]).lr == 2.0
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text("lr: fast\n")
+    with pytest.raises(ConfigError, match=r"run.yaml\.lr: expected a number, got 'fast'"):
+        load_config(Run, cfg_file)
+
+
+def test_unknown_nested_key_lists_valid_ones_and_config_error_is_shared(tmp_path):
+    from hepscale import errors
+
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text("budget:\n  token: 5\n")
+    with pytest.raises(ConfigError, match=r"run.yaml\.budget: unknown key\(s\) 'token'; valid keys are: label, sizes, steps, tokens"):
+        load_config(Run, cfg_file)
+    assert ConfigError is errors.ConfigError

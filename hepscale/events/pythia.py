@@ -15,13 +15,11 @@ Events are generated in blocks of :data:`BLOCK_SIZE`; block ``b`` is seeded from
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import json
 import logging
 import multiprocessing
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PROCESSES", "GeneratorConfig", "already_generated", "generate", "generate_block", "pythia_settings", "main"]
+__all__ = ["PROCESSES", "GeneratorConfig", "already_generated", "generate", "generate_block", "pythia_settings"]
 
 #: events per independently seeded block
 BLOCK_SIZE = 250
@@ -370,32 +368,3 @@ def already_generated(path: str | os.PathLike[str], config: GeneratorConfig) -> 
         return False
     return all(prov.get(k) == v for k, v in (("process", config.process), ("events", config.events),
                                               ("seed", config.seed), ("pthat_min_gev", config.pthat)))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="hepscale generate",
-        description="Generate pp collisions at 13 TeV with Pythia 8 into a NanoAOD-like ROOT file.",
-    )
-    parser.add_argument("--process", choices=sorted(PROCESSES), default="qcd", help="physics process (default qcd)")
-    parser.add_argument("--events", type=int, required=True, help="number of events")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--output", type=Path, required=True, help="output ROOT file")
-    parser.add_argument("--pthat-min", type=float, default=None,
-                        help="minimum pT of the hard process in GeV (default: per process, for AK8 jets above 300 GeV)")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="'KEY = VALUE'",
-                        help="extra Pythia setting (repeatable)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    try:
-        config = GeneratorConfig(args.process, args.events, args.seed, args.pthat_min, list(args.settings))
-        path = generate(config, args.output, jobs=args.jobs, progress=not args.no_progress)
-    except (ValueError, RuntimeError) as err:
-        parser.exit(2, f"hepscale generate: error: {err}\n")
-    print(f"wrote {config.events} {config.process} events to {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -21,7 +21,6 @@ every other source; the source's own jet-level values are not used.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ from hepscale.jets.dataset import LABELS, DatasetError, build_jets, write_jets
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_jetclass", "read_aspen", "convert", "JETCLASS1_LABELS", "main"]
+__all__ = ["read_jetclass", "read_aspen", "convert", "JETCLASS1_LABELS"]
 
 JETCLASS1_LABELS = tuple(f"label_{name}" for name in LABELS)
 _JETCLASS_PARTICLES = ("part_px", "part_py", "part_pz", "part_energy")
@@ -224,28 +223,3 @@ def convert(
     write_jets(output, jets, metadata=provenance)
     provenance["n_jets"] = len(jets)
     return provenance
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hepscale convert",
-                                     description="Convert JetClass ROOT or Aspen Open Jets HDF5 files into a jet dataset.")
-    parser.add_argument("inputs", nargs="+", help="input files (.root: JetClass, .h5: Aspen Open Jets)")
-    parser.add_argument("--output", type=Path, required=True, help="output parquet file")
-    parser.add_argument("--format", choices=("auto", "jetclass", "aspen"), default="auto", help="input format")
-    parser.add_argument("--max-constituents", type=int, default=128, help="constituents kept per jet (default 128)")
-    parser.add_argument("--no-puppi", action="store_true", help="Aspen Open Jets: do not apply PUPPI weights")
-    parser.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files, recording why")
-    args = parser.parse_args(argv)
-    try:
-        prov = convert(args.inputs, args.output, fmt=args.format, max_constituents=args.max_constituents,
-                       skip_bad_files=args.skip_bad_files, puppi=not args.no_puppi)
-    except (SourceError, ValueError) as err:
-        parser.exit(2, f"hepscale convert: error: {err}\n")
-    print(f"wrote {prov['n_jets']} jets to {args.output}")
-    for item in prov["skipped_files"]:
-        print(f"  skipped: {item['reason']}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,10 +3,12 @@
 ``python -m hepscale.fit`` (or ``hepscale fit``) reads a study folder or a CSV/parquet runs table
 and fits one of the laws below, writing a JSON result, a terminal table and a CMS-style figure.
 
-Modules: :mod:`~hepscale.fit.laws` (power, power-offset, log, chinchilla, repetition: Huber loss,
-grid of starts, L-BFGS-B, bootstrap), :mod:`~hepscale.fit.isoflop` (isoFLOP parabolas, frontier),
-:mod:`~hepscale.fit.proxy` (loss as a proxy of a physics metric), :mod:`~hepscale.fit.window`
-(learnable window), :mod:`~hepscale.fit.analysis` (runs table -> result).
+Modules: :mod:`~hepscale.fit.laws` (power, power-offset, log, chinchilla, repetition),
+:mod:`~hepscale.fit.fitting` (Huber loss, grid of starts, L-BFGS-B, seeded bootstrap),
+:mod:`~hepscale.fit.optimal` (compute-optimal allocation of the chinchilla law),
+:mod:`~hepscale.fit.isoflop` (isoFLOP parabolas, frontier), :mod:`~hepscale.fit.proxy` (loss as a
+proxy of a physics metric), :mod:`~hepscale.fit.window` (learnable window),
+:mod:`~hepscale.fit.analysis` (runs table -> result).
 """
 
 from __future__ import annotations
@@ -14,20 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hepscale.fit.analysis import ANALYSES, FitOptions, FitOutput, analyse
-from hepscale.fit.laws import (
+from hepscale.fit.fitting import (
     DEFAULT_HUBER_DELTA,
-    EPOCH_GRID,
-    LAWS,
     Bootstrap,
-    ChinchillaParams,
-    Law,
     LawFit,
     bootstrap_law,
-    compute_optimal,
     fit_law,
-    get_law,
     prediction_band,
 )
+from hepscale.fit.laws import EPOCH_GRID, LAWS, Law, get_law
+from hepscale.fit.optimal import ChinchillaParams, compute_optimal
 from hepscale.fit.proxy import ProxyResult, proxy_relation
 from hepscale.fit.window import WindowResult, learnable_window
 

@@ -9,9 +9,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hepscale.fit.analysis import ANALYSES, FitOptions, default_columns
+from hepscale.cli import configure_logging, run_tool
+from hepscale.errors import DataError
+from hepscale.fit.analysis import ANALYSES, FitOptions, FitOutput, default_columns
 
 logger = logging.getLogger(__name__)
+
+#: the name in error messages (``hepscale fit: error: ...``)
+PROG = "hepscale fit"
 
 EPILOG = """\
 examples:
@@ -109,18 +114,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fit(args: argparse.Namespace, options: FitOptions) -> tuple[FitOutput, int, int]:
+    """Read and filter the runs table and run the analysis: (output, rows read, rows used).
+
+    A fit that fails from every starting point (``RuntimeError``) is reported as bad input.
+    """
+    from hepscale.fit.analysis import analyse
+    from hepscale.runs.table import apply_filters, read_runs_table
+
+    try:
+        table = read_runs_table(args.input)
+        n_total = len(table)
+        table = apply_filters(table, args.filter)
+        return analyse(table, options), n_total, len(table)
+    except RuntimeError as err:
+        raise DataError(str(err)) from err
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m hepscale.fit``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("hepscale").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    configure_logging(args.verbose, level=logging.DEBUG if args.verbose else logging.INFO)
     from hepscale._io import atomic_write_json
     from hepscale._version import code_version
     from hepscale.fit._report import format_table, plot_output
-    from hepscale.fit.analysis import analyse
-    from hepscale.runs.table import apply_filters, read_runs_table
 
     columns = default_columns()
     columns.update({"N": args.n_col, "D": args.d_col, "C": args.c_col, "y": args.y_col, "U": args.u_col,
@@ -133,18 +151,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         frontier_law=args.frontier_law, window_frac=args.window_frac, window_z=args.window_z,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
-    try:
-        table = read_runs_table(args.input)
-        n_total = len(table)
-        table = apply_filters(table, args.filter)
-        output = analyse(table, options)
-    except (OSError, ValueError, KeyError, RuntimeError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"hepscale fit: error: {message}", file=sys.stderr)
-        return 2
+    # reading the table and fitting run under run_tool: bad input exits 2 with
+    # "hepscale fit: error: ..."; writing the outputs stays outside it, as it always was
+    fitted: list[tuple[FitOutput, int, int]] = []
+    status = run_tool(PROG, lambda: fitted.append(_fit(args, options)))
+    if not fitted:
+        return status
+    output, n_total, n_used = fitted[0]
     result = output.result
     result["inputs"].update({"source": str(args.input), "filters": list(args.filter), "n_rows_total": n_total,
-                             "n_rows_used": len(table)})
+                             "n_rows_used": n_used})
     result["code_version"] = code_version()
     result["command"] = ["python", "-m", "hepscale.fit", *(sys.argv[1:] if argv is None else list(argv))]
     figure = args.figure

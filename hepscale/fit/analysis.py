@@ -3,20 +3,41 @@
 :func:`analyse` is what ``python -m hepscale.fit`` runs; it can be called from Python with a
 :class:`pandas.DataFrame` as well. Every analysis returns a :class:`FitOutput` whose ``result`` is
 the JSON document written by the tool (parameters, intervals, fit quality, inputs) and whose
-``plot`` holds the arrays the figure needs.
+``plot`` holds the arrays the figure needs. The options and the column of each role
+(:class:`FitOptions`, :func:`default_columns`) come from :mod:`hepscale.fit._table`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hepscale.fit._table import (
+    ANALYSES,
+    FitOptions,
+    FitOutput,
+    axis_label,
+    column_if_present,
+    data_record,
+    default_columns,
+    inputs_record,
+    json_ready,
+    optional_column,
+    percentile_ci,
+    read_column,
+    variable_names,
+)
+from hepscale.fit.fitting import (
+    Bootstrap,
+    LawFit,
+    bootstrap_law,
+    fit_law,
+    prediction_band,
+)
 from hepscale.fit.isoflop import (
     bootstrap_isoflop,
     frontier_mask,
@@ -24,136 +45,14 @@ from hepscale.fit.isoflop import (
     isoflop_analysis,
     loglog_fit,
 )
-from hepscale.fit.laws import (
-    DEFAULT_HUBER_DELTA,
-    EPOCH_GRID,
-    LAWS,
-    Bootstrap,
-    LawFit,
-    bootstrap_law,
-    compute_optimal,
-    fit_law,
-    get_law,
-    prediction_band,
-)
+from hepscale.fit.laws import EPOCH_GRID, LAWS, get_law
+from hepscale.fit.optimal import compute_optimal
 from hepscale.fit.proxy import proxy_relation
 from hepscale.fit.window import learnable_window, position_matrix
-from hepscale.runs.table import DEFAULT_COLUMNS
 
 __all__ = ["ANALYSES", "FitOptions", "FitOutput", "analyse", "default_columns"]
 
 logger = logging.getLogger(__name__)
-
-#: every value of ``--law``
-ANALYSES: tuple[str, ...] = (
-    "power", "power-offset", "log", "chinchilla", "isoflop", "frontier", "repetition", "proxy", "window",
-)
-
-#: command-line flag of each column role, for messages
-_FLAGS = {"N": "--n-col", "D": "--d-col", "C": "--c-col", "y": "--y-col", "U": "--u-col",
-          "y_err": "--y-err-col", "metric": "--metric-col", "metric_err": "--metric-err-col",
-          "positions": "--positions-col"}
-
-
-def default_columns() -> dict[str, str | None]:
-    """Default column of every role in our own runs table (DESIGN.md)."""
-    cols: dict[str, str | None] = dict(DEFAULT_COLUMNS)
-    cols.update({"y_err": None, "metric": "evaluation.swd.mean", "metric_err": None,
-                 "positions": "val_loss_per_position"})
-    return cols
-
-
-@dataclass
-class FitOptions:
-    """Options of :func:`analyse` (the command-line flags of ``python -m hepscale.fit``)."""
-
-    law: str = "chinchilla"
-    #: variable of single-variable laws and of the learnable window: "N", "D" or "C"
-    x: str = "N"
-    columns: dict[str, str | None] = field(default_factory=default_columns)
-    #: residuals in "log" or "linear" y; None: the law's default
-    y_scale: str | None = None
-    delta: float = DEFAULT_HUBER_DELTA
-    n_bootstrap: int = 1000
-    #: warm starts per bootstrap resample (distinct optima of the full fit); 0: the full grid
-    bootstrap_starts: int = 3
-    seed: int = 0
-    level: float = 0.95
-    n_jobs: int = 1
-    #: starting grid of the chinchilla law: "data" (adapted to the data) or "epoch" (fixed, 4500 points)
-    grid: str = "data"
-    #: compute budgets (FLOPs) at which to report the compute-optimal allocation
-    budgets: list[float] | None = None
-    budget_rtol: float = 0.05
-    frontier_law: str = "power"
-    window_frac: float = 0.1
-    window_z: float = 2.0
-    progress: bool = False
-
-
-@dataclass
-class FitOutput:
-    """JSON result and plot data of one analysis."""
-
-    result: dict[str, Any]
-    plot: dict[str, Any] = field(default_factory=dict)
-
-
-def _column(table: pd.DataFrame, options: FitOptions, role: str) -> np.ndarray:
-    name = options.columns.get(role)
-    if name is None:
-        raise KeyError(f"no column given for {role} ({_FLAGS.get(role, role)})")
-    if name not in table.columns:
-        available = ", ".join(map(str, list(table.columns)[:30]))
-        raise KeyError(f"column {name!r} ({role}, {_FLAGS.get(role, role)}) not in the runs table; "
-                       f"columns: {available}")
-    values = pd.to_numeric(table[name], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        raise ValueError(f"column {name!r} ({role}) has {len(bad)} non-finite or non-numeric value(s), "
-                         f"e.g. at row(s) {bad[:5].tolist()}")
-    return values
-
-
-def _names(options: FitOptions, roles: dict[str, str]) -> dict[str, str]:
-    return {var: str(options.columns.get(role)) for var, role in roles.items()}
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN and inf become None, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def _inputs(options: FitOptions, roles: dict[str, str], n_rows: int) -> dict[str, Any]:
-    return {
-        "law": options.law,
-        "columns": {var: options.columns.get(role) for var, role in roles.items()},
-        "n_rows": n_rows, "y_scale": options.y_scale, "huber_delta": options.delta,
-        "seed": options.seed, "n_bootstrap": options.n_bootstrap,
-    }
-
-
-def _data(table: pd.DataFrame, columns: Iterable[str | None]) -> dict[str, list[Any]]:
-    """The values of ``columns`` the fit used (recorded in the JSON so that the fit can be redone)."""
-    out: dict[str, list[Any]] = {}
-    for name in columns:
-        if name and name in table.columns and pd.api.types.is_numeric_dtype(table[name]):
-            out[str(name)] = table[name].astype(float).tolist()
-    if "run_id" in table.columns:
-        out["run_id"] = table["run_id"].astype(str).tolist()
-    return out
 
 
 def _status(fit: LawFit) -> list[str]:
@@ -179,7 +78,7 @@ def _law_result(fit: LawFit, boot: Bootstrap | None, options: FitOptions, roles:
         "bootstrap": boot.summary() if boot else None,
         "warnings": _status(fit),
     }
-    result["inputs"] = _inputs(options, roles, n_rows)
+    result["inputs"] = inputs_record(options, roles, n_rows)
     result["inputs"]["y_scale"] = fit.y_scale
     if boot and boot.n_failed:
         result["warnings"].append(f"{boot.n_failed} of {boot.n_resamples} bootstrap resamples could not be fitted")
@@ -210,27 +109,16 @@ def _single(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     if options.x not in ("N", "D", "C"):
         raise ValueError(f"--x must be N, D or C, got {options.x!r}")
     roles = {"x": options.x, "y": "y"}
-    x = _column(table, options, options.x)
-    y = _column(table, options, "y")
-    fit, boot = _fit_and_bootstrap(options.law, (x,), y, options, _names(options, roles))
+    x = read_column(table, options, options.x)
+    y = read_column(table, options, "y")
+    fit, boot = _fit_and_bootstrap(options.law, (x,), y, options, variable_names(options, roles))
     result = _law_result(fit, boot, options, roles, len(table))
     grid = np.geomspace(x.min(), x.max(), 200)
     low, high = _band(fit, boot, (grid,), options.level)
-    plot = {"kind": "single", "x": x, "y": y, "y_err": _optional(table, options, "y_err"),
+    plot = {"kind": "single", "x": x, "y": y, "y_err": optional_column(table, options, "y_err"),
             "curves": [{"x": grid, "y": fit.predict(grid), "low": low, "high": high, "label": None}],
-            "xlabel": _label(options, options.x), "ylabel": _label(options, "y"), "text": _law_text(fit)}
+            "xlabel": axis_label(options, options.x), "ylabel": axis_label(options, "y"), "text": _law_text(fit)}
     return FitOutput(result, plot)
-
-
-def _optional(table: pd.DataFrame, options: FitOptions, role: str) -> np.ndarray | None:
-    name = options.columns.get(role)
-    return _column(table, options, role) if name else None
-
-
-def _label(options: FitOptions, role: str) -> str:
-    words = {"N": "Parameters N", "D": "Tokens D", "C": "Compute C [FLOPs]", "y": "Validation loss",
-             "U": "Unique tokens U"}
-    return f"{words.get(role, role)} ({options.columns.get(role)})"
 
 
 def _fmt(value: float) -> str:
@@ -279,11 +167,11 @@ def _groups(values: np.ndarray, max_groups: int = 6) -> tuple[np.ndarray, np.nda
 
 def _chinchilla(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     roles = {"N": "N", "D": "D", "y": "y"}
-    N, D, y = (_column(table, options, r) for r in ("N", "D", "y"))
+    N, D, y = (read_column(table, options, r) for r in ("N", "D", "y"))
     if options.grid not in ("data", "epoch"):
         raise ValueError(f"--grid must be 'data' or 'epoch', got {options.grid!r}")
     starts = EPOCH_GRID if options.grid == "epoch" else None
-    fit, boot = _fit_and_bootstrap("chinchilla", (N, D), y, options, _names(options, roles), starts=starts)
+    fit, boot = _fit_and_bootstrap("chinchilla", (N, D), y, options, variable_names(options, roles), starts=starts)
     result = _law_result(fit, boot, options, roles, len(table))
     budgets = options.budgets
     if not budgets:
@@ -313,16 +201,16 @@ def _chinchilla(table: pd.DataFrame, options: FitOptions) -> FitOutput:
         low, high = _band(fit, boot, Xc, options.level)
         curves.append({"x": grid, "y": fit.predict(*Xc), "low": low, "high": high, "label": f"D = {d:.2g}",
                        "group": g})
-    plot = {"kind": "grouped", "x": N, "y": y, "y_err": _optional(table, options, "y_err"), "groups": labels,
-            "curves": curves, "xlabel": _label(options, "N"), "ylabel": _label(options, "y"), "text": _law_text(fit)}
+    plot = {"kind": "grouped", "x": N, "y": y, "y_err": optional_column(table, options, "y_err"), "groups": labels,
+            "curves": curves, "xlabel": axis_label(options, "N"), "ylabel": axis_label(options, "y"), "text": _law_text(fit)}
     return FitOutput(result, plot)
 
 
 def _repetition(table: pd.DataFrame, options: FitOptions) -> FitOutput:
-    D, U, y = (_column(table, options, r) for r in ("D", "U", "y"))
+    D, U, y = (read_column(table, options, r) for r in ("D", "U", "y"))
     with_n = False
     if options.columns.get("N") in table.columns:
-        N = _column(table, options, "N")
+        N = read_column(table, options, "N")
         with_n = len(np.unique(N)) > 1
     roles = {"D": "D", "U": "U", "y": "y"}
     X: tuple[np.ndarray, ...] = (D, U)
@@ -331,7 +219,7 @@ def _repetition(table: pd.DataFrame, options: FitOptions) -> FitOutput:
         X = (D, U, N)
         logger.info("N varies over the runs: fitting repetition-n (E + A/N^alpha + B/D'^beta)")
     law = "repetition-n" if with_n else "repetition"
-    fit, boot = _fit_and_bootstrap(law, X, y, options, _names(options, roles))
+    fit, boot = _fit_and_bootstrap(law, X, y, options, variable_names(options, roles))
     result = _law_result(fit, boot, options, roles, len(table))
     if "log_R_star" in fit.at_bound:
         result["warnings"].append("R* at a bound: at its upper bound, repeated data shows no loss of value within "
@@ -352,23 +240,14 @@ def _repetition(table: pd.DataFrame, options: FitOptions) -> FitOutput:
         low, high = _band(fit, boot, Xc, options.level)
         curves.append({"x": grid, "y": fit.predict(*Xc), "low": low, "high": high, "label": f"U = {u:.2g}",
                        "group": g})
-    plot = {"kind": "grouped", "x": D, "y": y, "y_err": _optional(table, options, "y_err"), "groups": labels,
-            "curves": curves, "xlabel": _label(options, "D"), "ylabel": _label(options, "y"), "text": _law_text(fit)}
+    plot = {"kind": "grouped", "x": D, "y": y, "y_err": optional_column(table, options, "y_err"), "groups": labels,
+            "curves": curves, "xlabel": axis_label(options, "D"), "ylabel": axis_label(options, "y"), "text": _law_text(fit)}
     return FitOutput(result, plot)
-
-
-def _ci(values: np.ndarray, level: float) -> list[float]:
-    values = np.asarray(values, float)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return [math.nan, math.nan]
-    tail = 50.0 * (1.0 - level)
-    return [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
 
 
 def _isoflop(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     roles = {"N": "N", "D": "D", "C": "C", "y": "y"}
-    N, D, C, y = (_column(table, options, r) for r in ("N", "D", "C", "y"))
+    N, D, C, y = (read_column(table, options, r) for r in ("N", "D", "C", "y"))
     for var, values in (("N", N), ("D", D), ("C", C)):
         if np.any(values <= 0):
             raise ValueError(f"column {options.columns[var]!r} ({var}) must be positive")
@@ -387,11 +266,11 @@ def _isoflop(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     if options.n_bootstrap > 0:
         samples = bootstrap_isoflop(N, D, C, y, rtol=options.budget_rtol, n_resamples=options.n_bootstrap,
                                     seed=options.seed, progress=options.progress)
-        ci = {k: _ci(samples[k], options.level) for k in params}
+        ci = {k: percentile_ci(samples[k], options.level) for k in params}
         for g, row in enumerate(per_budget):
             if row["valid"]:
                 for key in ("N_opt", "D_opt", "L_opt"):
-                    row[f"{key}_ci"] = _ci(samples[f"{key}@{g}"], options.level)
+                    row[f"{key}_ci"] = percentile_ci(samples[f"{key}@{g}"], options.level)
         n_failed = int(np.sum(~np.isfinite(samples["a_N"])))
         boot_summary = {"method": "percentile", "resampling": "runs within each budget",
                         "confidence_level": options.level, "n_resamples": options.n_bootstrap,
@@ -403,11 +282,11 @@ def _isoflop(table: pd.DataFrame, options: FitOptions) -> FitOutput:
         "params": params, "ci": ci, "confidence_level": options.level,
         "budgets": per_budget,
         "fit_quality": {"n_budgets": len(res.parabolas), "n_budgets_used": n_valid, "budget_rtol": options.budget_rtol},
-        "bootstrap": boot_summary, "warnings": warnings, "inputs": _inputs(options, roles, len(table)),
+        "bootstrap": boot_summary, "warnings": warnings, "inputs": inputs_record(options, roles, len(table)),
     }
     plot = {"kind": "isoflop", "N": N, "y": y, "labels": group_budgets(C, rtol=options.budget_rtol)[0],
             "parabolas": res.parabolas, "fits": res.fits,
-            "xlabel": _label(options, "N"), "ylabel": _label(options, "y"),
+            "xlabel": axis_label(options, "N"), "ylabel": axis_label(options, "y"),
             "text": (rf"$N_{{opt}} \propto C^{{{params['a_N']:.3f}}}$, "
                      rf"$D_{{opt}} \propto C^{{{params['b_D']:.3f}}}$")}
     return FitOutput(result, plot)
@@ -415,7 +294,7 @@ def _isoflop(table: pd.DataFrame, options: FitOptions) -> FitOutput:
 
 def _frontier(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     roles = {"C": "C", "y": "y"}
-    C, y = _column(table, options, "C"), _column(table, options, "y")
+    C, y = read_column(table, options, "C"), read_column(table, options, "y")
     mask = frontier_mask(C, y)
     law = get_law(options.frontier_law)
     if law.variables != ("x",):
@@ -426,7 +305,7 @@ def _frontier(table: pd.DataFrame, options: FitOptions) -> FitOutput:
                          f"{options.columns['C']!r}: law {law.name!r} needs at least {len(law.theta_names)}")
     names = {"x": str(options.columns["C"]), "y": str(options.columns["y"])}
     fit = fit_law(law, (C[mask],), y[mask], y_scale=options.y_scale, delta=options.delta, names=names)
-    N = _optional_role(table, options, "N")
+    N = column_if_present(table, options, "N")
     n_fit = loglog_fit(C[mask], N[mask]) if N is not None else (math.nan, math.nan)
     thetas, n_exps, failed = [], [], 0
     rng = np.random.default_rng(options.seed)
@@ -449,47 +328,40 @@ def _frontier(table: pd.DataFrame, options: FitOptions) -> FitOutput:
             n_exps.append(loglog_fit(C[idx][m], N[idx][m])[1])
     thetas_arr = np.array(thetas).reshape(-1, len(law.theta_names))
     samples = {name: np.array([law.params(t)[name] for t in thetas_arr]) for name in law.param_names}
-    ci = {name: _ci(v, options.level) for name, v in samples.items()} if options.n_bootstrap else {}
+    ci = {name: percentile_ci(v, options.level) for name, v in samples.items()} if options.n_bootstrap else {}
     params = dict(fit.params)
     derived = {"N_frontier_exponent": n_fit[1], "N_frontier_coefficient": n_fit[0]}
     result = {
         "law": "frontier", "formula": f"lower envelope of y against C, fitted with {law.formula} (x = C)",
         "frontier_law": law.name, "params": params, "ci": ci, "confidence_level": options.level,
-        "derived": derived, "derived_ci": {"N_frontier_exponent": _ci(np.array(n_exps), options.level)} if n_exps else {},
+        "derived": derived, "derived_ci": {"N_frontier_exponent": percentile_ci(np.array(n_exps), options.level)} if n_exps else {},
         "frontier_runs": np.flatnonzero(mask).tolist(), "fit_quality": fit.quality(),
         "bootstrap": {"method": "percentile", "resampling": "runs (frontier recomputed)", "confidence_level": options.level,
                       "n_resamples": options.n_bootstrap, "n_failed": failed, "seed": options.seed}
         if options.n_bootstrap else None,
-        "warnings": _status(fit), "inputs": _inputs(options, roles, len(table)),
+        "warnings": _status(fit), "inputs": inputs_record(options, roles, len(table)),
     }
     result["inputs"]["y_scale"] = fit.y_scale
     grid = np.geomspace(C[mask].min(), C[mask].max(), 200)
     low, high = (prediction_band(law, thetas_arr, (grid,), level=options.level) if len(thetas_arr) else (None, None))
-    plot = {"kind": "frontier", "x": C, "y": y, "mask": mask, "y_err": _optional(table, options, "y_err"),
+    plot = {"kind": "frontier", "x": C, "y": y, "mask": mask, "y_err": optional_column(table, options, "y_err"),
             "curves": [{"x": grid, "y": fit.predict(grid), "low": low, "high": high, "label": "frontier fit"}],
-            "xlabel": _label(options, "C"), "ylabel": _label(options, "y"), "text": _law_text(fit)}
+            "xlabel": axis_label(options, "C"), "ylabel": axis_label(options, "y"), "text": _law_text(fit)}
     return FitOutput(result, plot)
-
-
-def _optional_role(table: pd.DataFrame, options: FitOptions, role: str) -> np.ndarray | None:
-    name = options.columns.get(role)
-    if not name or name not in table.columns:
-        return None
-    return _column(table, options, role)
 
 
 def _proxy(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     roles = {"loss": "y", "metric": "metric"}
-    y, metric = _column(table, options, "y"), _column(table, options, "metric")
+    y, metric = read_column(table, options, "y"), read_column(table, options, "metric")
     res = proxy_relation(y, metric, n_resamples=options.n_bootstrap, seed=options.seed, level=options.level,
                          names=(str(options.columns["y"]), str(options.columns["metric"])))
     body = res.to_dict()
     result = {"law": "proxy", "formula": "Spearman rank correlation of metric and loss; isotonic fit metric(loss)",
               "params": {"spearman_rho": res.rho, "p_value": res.p_value, "isotonic_r2": res.isotonic_r2},
               "ci": body.pop("ci"), "confidence_level": options.level, **body, "warnings": [],
-              "inputs": _inputs(options, roles, len(table))}
-    plot = {"kind": "proxy", "x": y, "y": metric, "y_err": _optional(table, options, "metric_err"),
-            "fit_x": res.loss_sorted, "fit_y": res.metric_fit, "xlabel": _label(options, "y"),
+              "inputs": inputs_record(options, roles, len(table))}
+    plot = {"kind": "proxy", "x": y, "y": metric, "y_err": optional_column(table, options, "metric_err"),
+            "fit_x": res.loss_sorted, "fit_y": res.metric_fit, "xlabel": axis_label(options, "y"),
             "ylabel": str(options.columns["metric"]),
             "text": rf"Spearman $\rho = {res.rho:.3f}$ ($p = {res.p_value:.2g}$)"}
     return FitOutput(result, plot)
@@ -499,7 +371,7 @@ def _window(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     if options.x not in ("N", "D", "C"):
         raise ValueError(f"--x must be N, D or C, got {options.x!r}")
     roles = {"x": options.x, "positions": "positions"}
-    x = _column(table, options, options.x)
+    x = read_column(table, options, options.x)
     column = options.columns.get("positions")
     if not column or column not in table.columns:
         raise KeyError(f"column {column!r} (per-position validation loss, --positions-col) not in the runs table")
@@ -511,9 +383,9 @@ def _window(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     warnings = [] if res.start is not None else ["no position improves measurably with scale: no learnable window"]
     result = {"law": "window", "formula": "learnable window: longest run of positions k with "
                                           "s_k = -dl_k/dln x >= frac max(s) and >= z se_k",
-              "x": options.x, **body, "warnings": warnings, "inputs": _inputs(options, roles, len(table))}
+              "x": options.x, **body, "warnings": warnings, "inputs": inputs_record(options, roles, len(table))}
     plot = {"kind": "window", "slopes": res.slopes, "se": res.slope_se, "start": res.start, "end": res.end,
-            "x": x, "losses": losses, "xlabel": "Token position", "xname": _label(options, options.x),
+            "x": x, "losses": losses, "xlabel": "Token position", "xname": axis_label(options, options.x),
             "text": (f"learnable window: positions {res.start}-{res.end}" if res.start is not None
                      else "no learnable window")}
     return FitOutput(result, plot)
@@ -544,7 +416,7 @@ def analyse(table: pd.DataFrame, options: FitOptions) -> FitOutput:
                        for c in curves],
         }
     inputs = out.result.setdefault("inputs", {})
-    inputs["data"] = _data(table, inputs.get("columns", {}).values())
-    out.result = _clean(out.result)
+    inputs["data"] = data_record(table, inputs.get("columns", {}).values())
+    out.result = json_ready(out.result)
     return out
 

@@ -22,7 +22,6 @@ skipped and listed with its reason under ``skipped_files`` in the provenance.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -43,7 +42,7 @@ from hepscale.errors import HepscaleError
 logger = logging.getLogger(__name__)
 
 __all__ = ["Chunk", "FileCheck", "ProcessingError", "check_file", "make_chunks", "open_events", "run_chunk",
-           "process_files", "plot_observables", "main"]
+           "process_files"]
 
 #: branches every input needs (PF candidates); pfnano mode needs the FatJet links too
 REQUIRED_BRANCHES = ("PFCands_pt", "PFCands_eta", "PFCands_phi", "PFCands_mass")
@@ -389,7 +388,9 @@ def _write_outputs(out_dir: Path, provenance: dict[str, Any], hists: dict[str, A
         tmp.write_bytes(pickle.dumps(hists))
     _write_root_histograms(out_dir / "histograms.root", hists)
     if plot:
-        plot_observables(hists, out_dir / "figures")
+        from hepscale.plotting.observables import plot_histograms_by_label
+
+        plot_histograms_by_label(hists, out_dir / "figures")
     atomic_write_json(out_dir / "provenance.json", provenance)
 
 
@@ -415,87 +416,3 @@ def _write_root_histograms(path: Path, hists: dict[str, dict[str, Any]]) -> None
         for ds, hs in hists.items():
             for name, h in hs.items():
                 f[f"{ds}/{name}"] = h.project(name)
-
-
-def plot_observables(hists: dict[str, dict[str, Any]], folder: str | os.PathLike[str], *,
-                     label: str = "Simulation", names: Sequence[str] | None = None) -> list[Path]:
-    """CMS-style figures of the jet observables (one per observable, PDF and PNG, in ``folder``).
-
-    Each figure has one normalized curve per dataset and truth label.
-    """
-    import hist
-    import matplotlib.pyplot as plt
-    import mplhep
-
-    from hepscale.jets.dataset import LABEL_NAMES
-    from hepscale.plotting.style import cms_label, cms_style, save_figure
-
-    first = next(iter(hists.values()))
-    written: list[Path] = []
-    with cms_style():
-        for name in names or list(first):
-            fig, ax = plt.subplots(figsize=(10, 10))
-            for ds, hs in hists.items():
-                h = hs[name]
-                for lab in h.axes["label"]:
-                    sub = h[{"label": hist.loc(lab)}]
-                    n = sub.sum().value
-                    if n <= 0:
-                        continue
-                    tag = LABEL_NAMES.get(int(lab), "unlabelled" if int(lab) < 0 else str(lab))
-                    mplhep.histplot(sub, ax=ax, density=True, yerr=False, label=f"{ds}: {tag} ({n:.0f} jets)")
-            ax.set_ylabel("Fraction of jets / bin width")
-            ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
-            ax.legend(fontsize="x-small", loc="upper right")
-            cms_label(ax, label=label)
-            written += save_figure(fig, Path(folder) / name)
-    return written
-
-
-def _summary(prov: dict[str, Any], out_dir: Path) -> str:
-    flow = prov["cutflow"]["total"]
-    lines = [f"processed {flow.get('events_read', 0)} events -> {prov['n_jets']} jets in {out_dir}"]
-    width = max(len(k) for k in flow) if flow else 10
-    lines += [f"  {k:<{width}}  {v:>10}" for k, v in flow.items()]
-    for item in prov["skipped_files"]:
-        lines.append(f"  skipped: {item['reason']}")
-    return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from hepscale.cli import configure_logging as configure_cli_logging
-    from hepscale.config import ConfigError, load_config
-    from hepscale.jets.config import JetProcessorConfig
-    from processors.jets import JetProcessor
-
-    parser = argparse.ArgumentParser(prog="hepscale process", description=__doc__.split("\n\n")[0])
-    parser.add_argument("inputs", nargs="+", help="ROOT files (generated or CMS (PF)NanoAOD)")
-    parser.add_argument("--output", type=Path, required=True, help="output directory")
-    parser.add_argument("--workers", type=int, default=2, help="local dask worker processes (default 2)")
-    parser.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
-    parser.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files, recording why")
-    parser.add_argument("--constituents", choices=("recluster", "pfnano"), default=None,
-                        help="recluster PF candidates (default) or use the stored FatJetPFCands")
-    parser.add_argument("--config", type=Path, default=None, help="YAML with jet building/selection settings")
-    parser.add_argument("--chunksize", type=int, default=5000, help="entries per task (default 5000)")
-    parser.add_argument("--no-plot", action="store_true", help="do not draw the observable figures")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
-    args = parser.parse_args(argv)
-    configure_cli_logging(args.verbose)
-    try:
-        overrides = [f"constituents={args.constituents}"] if args.constituents else []
-        config = load_config(JetProcessorConfig, args.config, overrides=overrides)
-        prov = process_files(
-            args.inputs, args.output, processor=JetProcessor(config), workers=args.workers, scheduler=args.scheduler,
-            skip_bad_files=args.skip_bad_files, chunksize=args.chunksize, progress=not args.no_progress,
-            plot=not args.no_plot,
-        )
-    except (ProcessingError, ConfigError, ValueError) as err:
-        parser.exit(2, f"hepscale process: error: {err}\n")
-    print(_summary(prov, args.output))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,7 +20,7 @@ approximation); :func:`flops_per_token` adds the attention term ``6 L S d`` on r
 The study's compute is ``C = 6 N B S n_steps`` with ``N = N_non_embedding``;
 ``result.json`` also gives it with ``N_total``.
 
-Sizes of the scaling study (Pico ... XXL) are in the package table ``hepscale/data/models.yaml``
+Sizes of the scaling study (Pico ... XXL) are in the size table ``configs/models.yaml``
 (:func:`model_sizes`).
 """
 

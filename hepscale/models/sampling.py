@@ -1,6 +1,7 @@
 """Sample jets from a trained run, and score jets by their exact log-likelihood.
 
-``hepscale sample RUNDIR --n N --output JETS.parquet [--batch B] [--temperature T] [--top-k K] [--seed S]``
+Library of ``hepscale sample RUNDIR --n N --output JETS.parquet [--batch B] [--temperature T] [--top-k K] [--seed S]``
+(:mod:`hepscale.sample`); :func:`sample_run` samples a run into its ``samples.parquet``.
 
 Sequences start with the ``start`` token and are decoded in batches with a KV cache (one
 new position per step, the keys and values of the prefix reused); each sequence ends at
@@ -22,10 +23,8 @@ float64, shape (n_jets,).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,9 @@ import numpy as np
 import torch
 
 from hepscale.models.gpt import GPT, GPTConfig, KVCache
-from hepscale.tokens.tokenizer import Tokenizer, TokenizerError
+from hepscale.tokens.tokenizer import Tokenizer
 
-__all__ = ["load_run", "generate", "sample_jets", "log_likelihood", "jet_log_likelihood", "main"]
+__all__ = ["load_run", "generate", "sample_run", "sample_jets", "log_likelihood", "jet_log_likelihood"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +50,16 @@ def load_run(
     CheckpointError, TokenizerError
         If the checkpoint or ``RUNDIR/tokenizer.json`` is missing or inconsistent.
     """
-    from hepscale.train.trainer import CheckpointError, load_checkpoint
+    from hepscale.runs.folder import RunFolder
+    from hepscale.train import CheckpointError, load_checkpoint
 
-    run = Path(run_dir)
-    ckpt = load_checkpoint(checkpoint or run / "checkpoints" / "ckpt.pt")
-    tok = Tokenizer.from_json(run / "tokenizer.json")
+    run = RunFolder(run_dir)
+    ckpt = load_checkpoint(checkpoint or run.checkpoint)
+    tok = Tokenizer.from_json(run.tokenizer)
     mcfg = GPTConfig(**ckpt["model_config"])
     if mcfg.vocab_size != tok.vocab_size:
         raise CheckpointError(
-            f"run {run}: model vocabulary {mcfg.vocab_size} differs from {run / 'tokenizer.json'} ({tok.vocab_size})"
+            f"run {run.path}: model vocabulary {mcfg.vocab_size} differs from {run.tokenizer} ({tok.vocab_size})"
         )
     model = GPT(mcfg)
     model.load_state_dict(ckpt["model"])
@@ -170,14 +170,55 @@ def sample_jets(
     seed: int = 0,
     device: str = "cpu",
     progress: bool | None = None,
+    with_checkpoint: bool = False,
 ) -> Any:
-    """Sample ``n`` jets of a run as a jet dataset (awkward array, :mod:`hepscale.jets.dataset` schema)."""
-    model, tok, _ = load_run(run_dir, device=device)
+    """Sample ``n`` jets of a run as a jet dataset (awkward array, :mod:`hepscale.jets.dataset` schema).
+
+    With ``with_checkpoint`` the checkpoint the model came from is returned too: ``(jets, ckpt)``.
+    """
+    if n < 1:
+        raise ValueError(f"the number of jets to sample must be positive, got {n}")
+    model, tok, ckpt = load_run(run_dir, device=device)
     seqs = generate(
         model, n, start=tok.start, stop=tok.stop, pad=tok.pad, batch=batch, temperature=temperature, top_k=top_k,
         seed=seed, progress=progress,
     )
-    return tok.tokens_to_jets(seqs, source=f"{Path(run_dir).name}/samples")
+    jets = tok.tokens_to_jets(seqs, source=f"{Path(run_dir).name}/samples")
+    return (jets, ckpt) if with_checkpoint else jets
+
+
+def sample_run(
+    run_dir: str | os.PathLike[str],
+    n: int,
+    *,
+    output: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    **kwargs: Any,
+) -> Path:
+    """Sample ``n`` jets of a run into a jet dataset file (default: the run's ``samples.parquet``).
+
+    The parquet metadata records the run id, checkpoint step, ``n``, seed, temperature and top-k;
+    ``kwargs`` (``batch``, ``device``, ``progress``) go to :func:`sample_jets`.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    from hepscale.jets.dataset import write_jets
+    from hepscale.runs.folder import RunFolder
+
+    jets, ckpt = sample_jets(run_dir, n, seed=seed, temperature=temperature, top_k=top_k, with_checkpoint=True,
+                             **kwargs)
+    meta = {
+        "kind": "generated", "run_dir": os.fspath(run_dir), "run_id": ckpt.get("run_id"), "step": ckpt["step"],
+        "n": n, "seed": seed, "temperature": temperature, "top_k": top_k,
+    }
+    target = Path(output) if output is not None else RunFolder(run_dir).samples
+    write_jets(target, jets, metadata=meta)
+    return target
 
 
 @torch.no_grad()
@@ -222,54 +263,3 @@ def jet_log_likelihood(
     tokens, offsets = tok.encode_jets(jets)
     seqs = [np.asarray(tokens[offsets[i] : offsets[i + 1]], dtype=np.int64) for i in range(len(offsets) - 1)]
     return log_likelihood(model, seqs, pad=tok.pad, batch=batch)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``hepscale sample RUNDIR --n N --output JETS.parquet`` (see the module docstring)."""
-    from hepscale.jets.dataset import DatasetError, read_jets, write_jets
-    from hepscale.train.trainer import TrainError
-
-    parser = argparse.ArgumentParser(prog="hepscale sample", description="Sample jets from a trained run.")
-    parser.add_argument("run_dir", help="run folder (with checkpoints/ckpt.pt and tokenizer.json)")
-    parser.add_argument("--n", type=int, default=None, help="number of jets to sample")
-    parser.add_argument("--output", required=True, help="output jet dataset (convention: RUNDIR/samples.parquet)")
-    parser.add_argument("--batch", type=int, default=256, help="sequences decoded together (default 256)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="logit temperature (default 1)")
-    parser.add_argument("--top-k", type=int, default=None, help="sample among the K most likely tokens")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--log-likelihood", default=None, metavar="JETS",
-                        help="instead of sampling, write the log-likelihood of the jets of JETS to --output (.npy)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.log_likelihood:
-            ll = jet_log_likelihood(args.run_dir, read_jets(args.log_likelihood), batch=args.batch, device=args.device)
-            from hepscale._io import atomic_path
-
-            with atomic_path(args.output, suffix=".npy") as tmp, open(tmp, "wb") as handle:
-                np.save(handle, ll, allow_pickle=False)
-            print(f"log-likelihood of {len(ll)} jets (mean {ll.mean():.4f} nats) -> {args.output}")
-            return 0
-        if args.n is None or args.n < 1:
-            parser.error("--n must be a positive number of jets")
-        model, tok, ckpt = load_run(args.run_dir, device=args.device)
-        seqs = generate(
-            model, args.n, start=tok.start, stop=tok.stop, pad=tok.pad, batch=args.batch,
-            temperature=args.temperature, top_k=args.top_k, seed=args.seed,
-        )
-        jets = tok.tokens_to_jets(seqs, source=f"{Path(args.run_dir).name}/samples")
-        meta = {
-            "kind": "generated", "run_dir": os.fspath(args.run_dir), "run_id": ckpt.get("run_id"), "step": ckpt["step"],
-            "n": args.n, "seed": args.seed, "temperature": args.temperature, "top_k": args.top_k,
-        }
-        write_jets(args.output, jets, metadata=meta)
-    except (TrainError, TokenizerError, DatasetError, ValueError) as err:
-        print(f"hepscale sample: error: {err}", file=sys.stderr)
-        return 2
-    print(f"{args.n} jets -> {args.output}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

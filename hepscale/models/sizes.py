@@ -16,8 +16,9 @@ need it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Literal
+
+from hepscale.resources import resource
 
 __all__ = [
     "GPTConfig",
@@ -78,14 +79,17 @@ class GPTConfig:
 
 # ---------------------------------------------------------------------------- size table
 def model_sizes() -> dict[str, dict[str, int]]:
-    """The size table (name -> ``n_layer, n_head, d_model``) shipped as ``hepscale/data/models.yaml``."""
+    """The size table (name -> ``n_layer, n_head, d_model``) of ``configs/models.yaml``.
+
+    Read from the copy shipped with the package (:func:`hepscale.resources.resource`).
+    """
     import yaml
 
-    text = resources.files("hepscale").joinpath("data/models.yaml").read_text(encoding="utf-8")
+    text = resource("configs/models.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     sizes = data.get("sizes") if isinstance(data, dict) else None
     if not isinstance(sizes, dict):
-        raise ValueError("hepscale/data/models.yaml: expected a mapping under key 'sizes'")
+        raise ValueError("configs/models.yaml: expected a mapping under key 'sizes'")
     return {name: {k: int(v[k]) for k in ("n_layer", "n_head", "d_model")} for name, v in sizes.items()}
 
 
@@ -93,7 +97,7 @@ def size_config(name: str, **kwargs: Any) -> GPTConfig:
     """:class:`GPTConfig` of a named size (``Pico`` ... ``XXL``); ``kwargs`` set the other fields."""
     sizes = model_sizes()
     if name not in sizes:
-        raise KeyError(f"model size {name!r} is not in hepscale/data/models.yaml; valid sizes: {', '.join(sizes)}")
+        raise KeyError(f"model size {name!r} is not in the size table configs/models.yaml; valid sizes: {', '.join(sizes)}")
     return GPTConfig(**sizes[name], **kwargs)
 
 

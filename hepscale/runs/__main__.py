@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hepscale.runs.table import main
+from hepscale.runs.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -122,21 +122,24 @@ class RunFolder:
         """True when the run has a checkpoint or a result."""
         return self.checkpoint.exists() or self.result.exists()
 
-    def read_result(self) -> dict[str, Any]:
+    def read_result(self, *, validate: bool = True) -> dict[str, Any]:
         """The run's ``result.json``, checked against :class:`hepscale.runs.result.RunResult`.
 
         Raises
         ------
         DataError
-            When the run is not finished or the file is not a valid result.
+            When the run is not finished or the file is not a valid result (not JSON, not an
+            object, or, with ``validate``, a key of the schema missing or of the wrong type).
         """
         if not self.finished:
             raise DataError(f"run {self.path} is not finished ({self.result} does not exist)")
         try:
             record = json.loads(self.result.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
-            raise DataError(f"{self.result} is not valid JSON: {err}") from err
-        return validate_result(record, where=str(self.result))
+            raise DataError(f"{self.result}: not valid JSON ({err})") from err
+        if not isinstance(record, dict):
+            raise DataError(f"{self.result}: expected a JSON object at the top level, got {type(record).__name__}")
+        return validate_result(record, where=str(self.result)) if validate else record
 
     def write_result(self, record: Mapping[str, Any]) -> Path:
         """Write ``result.json`` atomically (last, when the run has finished); returns its path."""
@@ -148,9 +151,12 @@ class RunFolder:
 
     def merge_result(self, key: str, value: Any) -> Path:
         """Set ``key`` of ``result.json`` (read, update, written atomically; every other key kept)."""
-        record = self.read_result()
+        from hepscale._io import atomic_write_json
+
+        record = self.read_result(validate=False)
         record[key] = value
-        return self.write_result(record)
+        atomic_write_json(self.result, record)
+        return self.result
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         """Write the resolved config as ``config.yaml`` (atomically)."""
@@ -186,8 +192,7 @@ class RunFolder:
         kept = [] if up_to_step is None else [m for m in self.read_metrics() if m["step"] <= up_to_step]
         atomic_write_text(self.metrics, "".join(json.dumps(m) + "\n" for m in kept))
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold an exclusive advisory lock on the run folder (one process per run at a time).
 
         Raises
@@ -195,15 +200,7 @@ class RunFolder:
         RunLockedError
             When another process holds it.
         """
-        import fcntl
+        from hepscale._io import exclusive_lock
 
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / self.LOCK, "w", encoding="utf-8") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as err:
-                raise RunLockedError(f"another process is working on run {self.path} ({self.path / self.LOCK})") from err
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return exclusive_lock(self.path / self.LOCK, lambda lock: RunLockedError(
+            f"another process is working on run {self.path} ({lock})"))

@@ -1,7 +1,7 @@
 """The runs table: every finished run of a study gathered into one table.
 
-A run is finished when its folder holds ``result.json`` (DESIGN.md, "Run"). This module finds
-those files under a study folder at any depth, flattens nested keys with dots
+A run is finished when its folder holds ``result.json`` (:class:`hepscale.runs.folder.RunFolder`). This
+module finds those files under a study folder at any depth, flattens nested keys with dots
 (``evaluation.swd.mean``), and returns a :class:`pandas.DataFrame` with one row per run. The
 fitter (``python -m hepscale.fit``) and the study tooling read runs only through this module.
 
@@ -12,19 +12,22 @@ Run as a tool, it writes the table of a study to CSV or parquet::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import operator
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from hepscale.errors import DataError
+from hepscale.runs.folder import RunFolder
+from hepscale.runs.result import DEFAULT_COLUMNS, REQUIRED_KEYS
 
 __all__ = [
     "DEFAULT_COLUMNS",
@@ -33,7 +36,6 @@ __all__ = [
     "apply_filters",
     "flatten",
     "gather_runs",
-    "main",
     "parse_filter",
     "read_runs_table",
 ]
@@ -41,29 +43,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: name of the file that marks a finished run
-RESULT_FILENAME = "result.json"
-
-#: keys every ``result.json`` must have (DESIGN.md, "Run")
-REQUIRED_KEYS: tuple[str, ...] = (
-    "run_id",
-    "model",
-    "n_params_non_embedding",
-    "n_params_total",
-    "tokens_seen",
-    "unique_tokens",
-    "epochs",
-    "flops",
-    "final_val_loss",
-)
-
-#: default column of each fit variable in our own runs table
-DEFAULT_COLUMNS: dict[str, str] = {
-    "N": "n_params_non_embedding",
-    "D": "tokens_seen",
-    "C": "flops",
-    "y": "final_val_loss",
-    "U": "unique_tokens",
-}
+RESULT_FILENAME = RunFolder.RESULT
 
 #: keys whose value is kept as a list (one cell) instead of being flattened
 _LIST_KEYS = ("val_loss_per_position",)
@@ -87,28 +67,12 @@ def flatten(obj: Mapping[str, Any], *, prefix: str = "", sep: str = ".") -> dict
 
 def _read_result(path: Path, *, strict: bool) -> dict[str, Any] | None:
     try:
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except json.JSONDecodeError as err:
-        message = f"{path}: not valid JSON ({err})"
+        return RunFolder(path.parent).read_result()
+    except DataError as err:
         if strict:
-            raise ValueError(message) from err
-        logger.warning("skipping %s", message)
+            raise
+        logger.warning("skipping %s", err)
         return None
-    if not isinstance(record, dict):
-        message = f"{path}: expected a JSON object at the top level, got {type(record).__name__}"
-        if strict:
-            raise ValueError(message)
-        logger.warning("skipping %s", message)
-        return None
-    missing = [key for key in REQUIRED_KEYS if key not in record]
-    if missing:
-        message = f"{path}: missing required key(s) {', '.join(missing)}"
-        if strict:
-            raise ValueError(message)
-        logger.warning("skipping %s", message)
-        return None
-    return record
 
 
 def gather_runs(
@@ -263,35 +227,3 @@ def _list(columns: Iterable[Any], limit: int = 20) -> str:
     names = [str(c) for c in columns]
     more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Gather a study's runs into one table file (CSV or parquet by the output suffix)."""
-    parser = argparse.ArgumentParser(prog="python -m hepscale.runs.table", description=__doc__.split("\n\n")[0])
-    parser.add_argument("study", type=Path, help="study folder (every result.json below it is gathered)")
-    parser.add_argument("--output", type=Path, required=True, help="output table, .csv or .parquet")
-    parser.add_argument("--filter", action="append", default=[], metavar="EXPR", help="row filter 'COL OP VALUE'")
-    parser.add_argument("--skip-invalid", action="store_true", help="skip unreadable result.json files with a warning")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("hepscale").setLevel(logging.INFO)
-    from hepscale._io import atomic_path
-
-    try:
-        table = apply_filters(gather_runs(args.study, strict=not args.skip_invalid), args.filter)
-    except (OSError, ValueError, KeyError) as err:
-        parser.exit(2, f"error: {err}\n")
-    suffix = args.output.suffix.lower()
-    with atomic_path(args.output, suffix=suffix) as tmp:
-        if suffix in {".parquet", ".pq"}:
-            table.to_parquet(tmp, index=False)
-        elif suffix == ".csv":
-            table.to_csv(tmp, index=False)
-        else:
-            parser.exit(2, f"error: --output {args.output}: expected a .csv or .parquet file\n")
-    print(f"{len(table)} runs -> {args.output}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

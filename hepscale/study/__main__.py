@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hepscale.study.study import main
+from hepscale.study.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -48,13 +48,11 @@ mass, tau_N, D2 and multiplicity unchanged.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +70,6 @@ __all__ = [
     "TokenData",
     "load_tokens",
     "tokenize_dataset",
-    "main",
 ]
 
 logger = logging.getLogger(__name__)
@@ -439,32 +436,3 @@ def tokenize_dataset(
     atomic_write_json(out / "tokenizer.json", info)
     logger.info("wrote %d train and %d val jets to %s", info["n_train_jets"], info["n_val_jets"], out)
     return info
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``hepscale tokenize JETS --output DIR [--config YAML] [key=value ...]``."""
-    from hepscale.config import ConfigError, load_config
-    from hepscale.jets.dataset import DatasetError
-
-    parser = argparse.ArgumentParser(prog="hepscale tokenize", description=__doc__.split("\n\n")[0])
-    parser.add_argument("jets", help="jet dataset (parquet file or directory)")
-    parser.add_argument("--output", required=True, help="output directory for train.bin, val.bin, tokenizer.json")
-    parser.add_argument("--config", default=None, help="YAML with TokenizerConfig fields")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides of the tokenizer config (e.g. n_pt=50)")
-    args = parser.parse_intermixed_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_config(TokenizerConfig, args.config, overrides=args.overrides)
-        info = tokenize_dataset(args.jets, args.output, config=cfg)
-    except (ConfigError, TokenizerError, DatasetError) as err:
-        print(f"hepscale tokenize: error: {err}", file=sys.stderr)
-        return 2
-    print(
-        f"{info['n_train_jets']} train jets ({info['n_train_tokens']} tokens), {info['n_val_jets']} val jets "
-        f"({info['n_val_tokens']} tokens), vocabulary {info['vocab_size']} -> {args.output}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

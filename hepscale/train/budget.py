@@ -51,7 +51,14 @@ __all__ = [
 FLOPS_FORMULA = "6 * N * batch_size * seq_len * steps (flops: N non-embedding; flops_total_params: N total)"
 
 
-def unique_subset(units: Sequence[int] | np.ndarray, unique: int | None, *, where: str = "data.unique_tokens") -> int:
+def unique_subset(
+    units: Sequence[int] | np.ndarray,
+    unique: int | None,
+    *,
+    where: str = "data.unique_tokens",
+    source: str = "the training split",
+    unit: str = "units",
+) -> int:
     """Number of items in the unique-data subset: the first items whose units fit into ``unique``.
 
     Parameters
@@ -71,7 +78,7 @@ def unique_subset(units: Sequence[int] | np.ndarray, unique: int | None, *, wher
         return len(units)
     total = int(units.sum())
     if unique > total:
-        raise ConfigError(f"{where}={unique} exceeds the {total} units of the training split")
+        raise ConfigError(f"{where}={unique} exceeds the {total} {unit} of {source}")
     return max(1, int(np.searchsorted(np.cumsum(units), unique, side="right")))
 
 

@@ -47,7 +47,7 @@ class TrainError(HepscaleError, RuntimeError):
 # ---------------------------------------------------------------------------- config
 @dataclass
 class ModelSection:
-    """``size``: a name of ``hepscale/data/models.yaml`` or ``"custom"`` (then ``n_layer``,
+    """``size``: a name of the size table ``configs/models.yaml`` or ``"custom"`` (then ``n_layer``,
     ``n_head``, ``d_model`` are required). ``vocab_size`` comes from ``tokenizer.json``; when
     set here it must match."""
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import uproot
 
+from hepscale.convert import main
 from hepscale.events.readers import (
     JETCLASS1_LABELS,
     SourceError,
     convert,
-    main,
     read_aspen,
     read_jetclass,
 )

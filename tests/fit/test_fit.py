@@ -488,3 +488,27 @@ def test_window_from_study_folder(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert result["x"] == "D"
     assert (result["params"]["start"], result["params"]["end"], result["params"]["width"]) == (6, 25, 20)
+
+
+def test_laws_module_reexports_fitting_and_compute_optimal() -> None:
+    """Every name of ``hepscale.fit.laws.__all__`` is importable from it, the same object as in ``hepscale.fit``."""
+    from hepscale import fit
+    from hepscale.fit import fitting, laws
+
+    for name in laws.__all__:
+        assert getattr(laws, name) is getattr(fit, name), name
+    assert laws.validate is fitting.validate
+    with pytest.raises(AttributeError):
+        _ = laws.no_such_law
+
+
+def test_cli_reports_a_fit_that_fails_from_every_start(runs_csv: Path, capsys, monkeypatch) -> None:
+    from hepscale.fit import analysis, main
+
+    def fail(table: pd.DataFrame, options: FitOptions) -> None:
+        raise RuntimeError("no starting point converged")
+
+    monkeypatch.setattr(analysis, "analyse", fail)
+    assert main([str(runs_csv), "--n-col", "N", "--d-col", "D", "--y-col", "loss", "--format", "none"]) == 2
+    assert "hepscale fit: error: no starting point converged" in capsys.readouterr().err
+

@@ -11,11 +11,11 @@ from hepscale.jets.dataset import read_jets, read_metadata
 from hepscale.jets.processing import (
     ProcessingError,
     check_file,
-    main,
     make_chunks,
     process_files,
     run_chunk,
 )
+from hepscale.process import main
 from processors import JetProcessor, JetProcessorConfig
 
 
@@ -123,8 +123,7 @@ def test_cli_process_with_config(good_file, tmp_path, capsys):
     jets = read_jets(tmp_path / "cli" / "jets.parquet")
     assert ak.all(ak.num(jets.constituents) == 4) and ak.all(jets.n_constituents == 10)
     cfg.write_text("jet_pt_minimum: 350.0\n")
-    with pytest.raises(SystemExit):
-        main([str(good_file), "--output", str(tmp_path / "cli2"), "--config", str(cfg)])
+    assert main([str(good_file), "--output", str(tmp_path / "cli2"), "--config", str(cfg)]) == 2
     assert "unknown key(s) 'jet_pt_minimum'" in capsys.readouterr().err
 
 

@@ -7,9 +7,10 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from hepscale import evaluate as evaluate_cli
 from hepscale.cli import main as cli_main
 from hepscale.jets import dataset
-from hepscale.metrics import evaluate, swd
+from hepscale.metrics import swd
 
 FAST = ["--n", "800", "--bootstraps", "3", "--projections", "32", "--seed", "5"]
 
@@ -77,7 +78,7 @@ def test_run_dir_result_is_merged_and_matches_library(tmp_path: Path, files: dic
 
 def test_samples_file_writes_evaluation_json(tmp_path: Path, files: dict[str, Path]) -> None:
     out = tmp_path / "out"
-    rc = evaluate.main(
+    rc = evaluate_cli.main(
         [str(files["samples"]), "--reference", str(files["reference"]), *FAST, "--output", str(out), "--no-figures",
          "--observables", "mass,tau21", "--no-floor", "--jetnet"]
     )
@@ -101,7 +102,7 @@ def test_samples_file_writes_evaluation_json(tmp_path: Path, files: dict[str, Pa
 def test_bad_requests_fail_with_a_clear_message(
     tmp_path: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
-    rc = evaluate.main([str(files["samples"]), "--reference", str(files["reference"]), *FAST, *extra,
+    rc = evaluate_cli.main([str(files["samples"]), "--reference", str(files["reference"]), *FAST, *extra,
                         "--output", str(tmp_path)])
     assert rc == 2
     assert message in capsys.readouterr().err
@@ -110,7 +111,7 @@ def test_bad_requests_fail_with_a_clear_message(
 
 def test_unfinished_run_is_refused(tmp_path: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     run = _run_dir(tmp_path, files, result=False)
-    assert evaluate.main([str(run), "--reference", str(files["reference"]), *FAST]) == 2
+    assert evaluate_cli.main([str(run), "--reference", str(files["reference"]), *FAST]) == 2
     assert "no result.json" in capsys.readouterr().err
     assert not (run / "result.json").exists()
 
@@ -119,10 +120,10 @@ def test_nonfinite_observables_error_or_documented_drop(
     tmp_path: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = [str(files["bad"]), "--reference", str(files["reference"]), *FAST, "--output", str(tmp_path), "--no-figures"]
-    assert evaluate.main(args) == 2
+    assert evaluate_cli.main(args) == 2
     err = capsys.readouterr().err
     assert "7 jet(s)" in err and "tau21" in err
-    assert evaluate.main([*args, "--drop-nonfinite"]) == 0
+    assert evaluate_cli.main([*args, "--drop-nonfinite"]) == 0
     ev = json.loads((tmp_path / "evaluation.json").read_text())
     assert ev["dropped_nonfinite"] == {"generated": 7, "reference": 0}
     assert ev["n_generated"] == 893

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -175,3 +177,27 @@ def test_bad_input_is_rejected() -> None:
         swd.sliced_wasserstein(good, good[:, :4])
     with pytest.raises(ValueError, match="p must be"):
         swd.sliced_wasserstein(good, good, p=0.5)
+
+
+def test_metrics_package_reexports_lazily() -> None:
+    """``hepscale.metrics`` names the public API of its modules without importing numba at import."""
+    code = (
+        "import sys, types\n"
+        "import hepscale.metrics\n"
+        "assert 'numba' not in sys.modules, 'numba imported by import hepscale.metrics'\n"
+        "from hepscale.metrics import evaluate\n"
+        "assert isinstance(evaluate, types.ModuleType), evaluate\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    from hepscale import metrics
+    from hepscale.metrics import evaluate, jetnet, tagging
+
+    for module in (swd, jetnet, tagging):
+        assert set(module.__all__) <= set(metrics.__all__), module.__name__
+        for name in module.__all__:
+            assert getattr(metrics, name) is getattr(module, name), f"{module.__name__}.{name}"
+    # the function evaluate.evaluate is not re-exported: hepscale.metrics.evaluate is the module
+    assert metrics.evaluate_run is evaluate.evaluate_run and metrics.evaluate is evaluate
+    with pytest.raises(AttributeError):
+        _ = metrics.no_such_metric

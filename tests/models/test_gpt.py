@@ -47,16 +47,12 @@ def test_parameter_counts_match_tensors(kwargs: dict) -> None:
     assert by_name == n_params_non_embedding(cfg)
 
 
-def test_size_table_package_copy_equals_configs_copy() -> None:
-    assert (ROOT / "hepscale" / "data" / "models.yaml").read_bytes() == (ROOT / "configs" / "models.yaml").read_bytes()
-
-
 def test_size_table_counts_and_span() -> None:
     import yaml
 
     sizes = model_sizes()
     assert list(sizes) == SIZES
-    table = yaml.safe_load((ROOT / "hepscale" / "data" / "models.yaml").read_text())["sizes"]
+    table = yaml.safe_load((ROOT / "configs" / "models.yaml").read_text())["sizes"]
     counts = []
     for name in SIZES:
         cfg = size_config(name, vocab_size=36003, block_size=129)

@@ -16,10 +16,10 @@ from hepscale.models.sampling import (
     jet_log_likelihood,
     load_run,
     log_likelihood,
-    main,
 )
+from hepscale.sample import main
 from hepscale.tokens.tokenizer import Tokenizer, TokenizerConfig, tokenize_dataset
-from hepscale.train.trainer import TrainConfig, train
+from hepscale.train import TrainConfig, train
 
 
 def make_jets(n: int, *, seed: int = 0, n_max: int = 20) -> ak.Array:

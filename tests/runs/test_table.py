@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from hepscale.runs.cli import main
 from hepscale.runs.table import (
     REQUIRED_KEYS,
     apply_filters,
     flatten,
     gather_runs,
-    main,
     parse_filter,
     read_runs_table,
 )

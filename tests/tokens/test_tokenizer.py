@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from hepscale.jets.dataset import build_jets, read_jets, write_jets
+from hepscale.tokenize import main
 from hepscale.tokens.tokenizer import (
     Tokenizer,
     TokenizerConfig,
     TokenizerError,
     load_tokens,
-    main,
     tokenize_dataset,
 )
 

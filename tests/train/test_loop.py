@@ -1,3 +1,5 @@
+"""The training loop with the generation task: result, metrics, exact resume, errors, budgets, DDP."""
+
 from __future__ import annotations
 
 import json
@@ -5,110 +7,29 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
 import pytest
 import torch
 import yaml
-from _synthetic import random_jets
+from _training import final_weights, metrics, tiny, without_timing, write_cfg
 
-from hepscale.config import ConfigError, load_config
-from hepscale.jets.dataset import write_jets
+from hepscale.config import load_config
+from hepscale.errors import EXIT_CHECKPOINT as CHECKPOINT_EXIT_CODE
 from hepscale.models.gpt import GPT, GPTConfig, count_parameters
-from hepscale.tokens.tokenizer import TokenizerConfig, load_tokens, tokenize_dataset
-from hepscale.train.optim import lr_at
-from hepscale.train.trainer import (
-    CHECKPOINT_EXIT_CODE,
-    TIMING_FIELDS,
-    CheckpointError,
+from hepscale.tokens.tokenizer import load_tokens
+from hepscale.train import (
     JetBatcher,
     TrainConfig,
     TrainError,
     load_checkpoint,
-    main,
     run_id,
     train,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def make_jets(n: int, *, seed: int = 0, n_max: int = 30) -> ak.Array:
-    return random_jets(n, seed=seed, n_max=n_max)
-
-
-@pytest.fixture(scope="module")
-def tokens_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("tok")
-    write_jets(base / "jets.parquet", make_jets(240, seed=5))
-    tokenize_dataset(
-        base / "jets.parquet", base / "tokens", config=TokenizerConfig(n_pt=8, n_eta=4, n_phi=4, max_constituents=22)
-    )
-    return base / "tokens"
-
-
-def tiny(tokens_dir: Path, *overrides: str) -> TrainConfig:
-    base = {
-        "model": {"size": "custom", "n_layer": 2, "n_head": 2, "d_model": 32},
-        "data": {"tokens": str(tokens_dir), "seq_len": 24, "batch_size": 8},
-        "optim": {"lr": 3e-3, "warmup_steps": 3},
-        "budget": {"steps": 12},
-        "eval": {"every": 4, "jets": 16, "batch_size": 8},
-        "checkpoint": {"every": 5},
-        "device": "cpu",
-    }
-    return load_config(TrainConfig, base=base, overrides=list(overrides))
-
-
-def write_cfg(path: Path, cfg: TrainConfig) -> Path:
-    from hepscale.config import to_dict
-
-    path.write_text(yaml.safe_dump(to_dict(cfg)))
-    return path
-
-
-def metrics(run: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
-def without_timing(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in m.items() if k not in TIMING_FIELDS} for m in lines]
-
-
-def final_weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(run / "checkpoints" / "ckpt.pt")["model"]
-
-
-# ---------------------------------------------------------------------------- schedule and data
-def test_lr_schedule() -> None:
-    kw = {"lr": 1.0, "min_lr": 0.1, "warmup_steps": 10, "total_steps": 110}
-    assert lr_at(0, **kw) == pytest.approx(0.1)
-    assert lr_at(9, **kw) == pytest.approx(1.0)
-    assert lr_at(60, **kw) == pytest.approx(0.55)  # half way through the cosine
-    assert lr_at(110, **kw) == pytest.approx(0.1)
-    assert lr_at(109, **kw) > 0.1
-
-
-def test_batcher_epochs_visit_each_jet_once(tokens_dir: Path) -> None:
-    data, tok = load_tokens(tokens_dir, "train")
-    b = JetBatcher(data, n_jets=10, seq_len=24, pad=tok.pad, seed=3)
-    ids = b.next_ids(25)  # 2.5 epochs
-    assert sorted(ids[:10]) == list(range(10)) and sorted(ids[10:20]) == list(range(10))
-    assert not np.array_equal(ids[:10], ids[10:20])  # a new permutation every epoch
-    assert b.state() == {"epoch": 2, "cursor": 5}
-    c = JetBatcher(data, n_jets=10, seq_len=24, pad=tok.pad, seed=3)
-    c.load_state({"epoch": 1, "cursor": 3})
-    np.testing.assert_array_equal(c.next_ids(4), ids[13:17])
-    x, y, n = b.make_batch(np.array([0, 1]))
-    seq0 = data.sequence(0)[:25]
-    assert n == min(len(data.sequence(0)), 25) + min(len(data.sequence(1)), 25)
-    np.testing.assert_array_equal(x[0, : len(seq0) - 1], seq0[:-1])
-    np.testing.assert_array_equal(y[0, : len(seq0) - 1], seq0[1:])
-    assert np.all(y[0, len(seq0) - 1 :] == tok.pad)
 
 
 # ---------------------------------------------------------------------------- training and resume
@@ -161,66 +82,6 @@ def test_interrupted_and_resumed_run_is_exact(tokens_dir: Path, tmp_path: Path, 
     assert train(cfg, tmp_path / "part", resume=True, progress=False) == 0
 
 
-def test_sigterm_checkpoints_and_exits_85(tokens_dir: Path, tmp_path: Path) -> None:
-    cfg_path = write_cfg(tmp_path / "cfg.yaml", tiny(tokens_dir, "budget.steps=100000", "eval.every=50"))
-    run = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "hepscale.train", str(cfg_path), "--output", str(run)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + 60
-        while not (run / "metrics.jsonl").is_file() or not metrics(run):  # training is under way
-            assert proc.poll() is None, proc.communicate()
-            assert time.time() < deadline
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == CHECKPOINT_EXIT_CODE, err
-    step = load_checkpoint(run / "checkpoints" / "ckpt.pt")["step"]
-    assert 50 <= step < 100000 and not (run / "result.json").exists()
-    # resuming with a shorter budget is a different config: refused, checkpoint intact
-    with pytest.raises(CheckpointError, match="budget.steps"):
-        train(tiny(tokens_dir, "budget.steps=10", "eval.every=50"), run, resume=True, progress=False)
-    assert load_checkpoint(run / "checkpoints" / "ckpt.pt")["step"] == step
-
-
-# ---------------------------------------------------------------------------- errors
-def test_config_errors_via_cli(tokens_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg_path = write_cfg(tmp_path / "cfg.yaml", tiny(tokens_dir))
-    out = str(tmp_path / "run")
-    assert main([str(cfg_path), "optim.learning_rate=1", "--output", out]) == 2
-    err = capsys.readouterr().err
-    assert "optim.learning_rate" in err and "valid keys are" in err and "lr" in err
-    assert main([str(cfg_path), "optim.lr=fast", "--output", out]) == 2
-    assert "optim.lr" in capsys.readouterr().err
-    assert main([str(cfg_path), "model.vocab_size=500", "--output", out]) == 2
-    err = capsys.readouterr().err
-    assert "model.vocab_size=500" in err and "131" in err and "tokenizer.json" in err
-    assert main([str(cfg_path), "model.size=Giant", "--output", out]) == 2
-    assert "Pico" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match="exactly one"):
-        tiny(tokens_dir, "budget.tokens=100")
-    assert not (tmp_path / "run" / "result.json").exists()
-
-
-def test_existing_run_needs_resume_and_corrupt_checkpoint(
-    tokens_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run = tmp_path / "run"
-    cfg = tiny(tokens_dir, "stop_after_steps=5")
-    assert train(cfg, run, progress=False) == CHECKPOINT_EXIT_CODE
-    with pytest.raises(TrainError, match="--resume"):
-        train(cfg, run, progress=False)
-    (run / "checkpoints" / "ckpt.pt").write_bytes(b"PK\x03\x04 this is not a checkpoint")
-    cfg_path = write_cfg(tmp_path / "cfg.yaml", tiny(tokens_dir))
-    assert main([str(cfg_path), "--output", str(run), "--resume"]) == 2
-    err = capsys.readouterr().err
-    assert "ckpt.pt" in err and "corrupt" in err
-
-
 def test_nan_loss_is_an_error_and_last_checkpoint_survives(
     tokens_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -243,6 +104,7 @@ def test_nan_loss_is_an_error_and_last_checkpoint_survives(
     assert ckpt["step"] == 5
     assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
     assert not (run / "result.json").exists()
+
 
 
 # ---------------------------------------------------------------------------- budgets

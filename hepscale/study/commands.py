@@ -1,0 +1,52 @@
+"""The job commands of a study: one source for the local executor and the HTCondor DAG.
+
+:func:`job_commands` gives the ``hepscale`` arguments of every job; the local executor
+(:mod:`hepscale.study.executor`) runs them as ``python -m hepscale ARGS`` subprocesses in the
+study folder and the HTCondor DAG (:mod:`hepscale.study.dag`) runs them through
+``condor/hepscale_job.sh``, so a study runs identically on a laptop and on the grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hepscale.runs.folder import RunFolder
+from hepscale.study.config import StudyConfig
+from hepscale.study.data import data_paths
+from hepscale.study.folder import RUNS_PARQUET, STUDY_YAML, TRAIN_YAML
+from hepscale.study.grid import Run
+
+__all__ = ["JOB_KINDS", "job_commands"]
+
+#: kinds of jobs, in the order they run
+JOB_KINDS = ("prepare", "train", "sample", "evaluate", "collect", "fit")
+
+
+def job_commands(study: StudyConfig, runs: Sequence[Run]) -> dict[str, list[tuple[str, list[str]]]]:
+    """The ``hepscale`` arguments of every job, by kind, as ``(job id, args)``.
+
+    Arguments are relative to the study folder. Kinds (:data:`JOB_KINDS`): ``prepare``,
+    ``train``, ``sample``, ``evaluate`` (with evaluation enabled), ``collect`` and ``fit``.
+    The job id of a run's jobs is its run id. The local executor and the HTCondor DAG both
+    run exactly these.
+    """
+    paths = data_paths(study)
+    e = study.evaluation
+    out: dict[str, list[tuple[str, list[str]]]] = {
+        "prepare": [("prepare", ["study", "prepare", STUDY_YAML])],
+        "train": [(r.run_id, ["train", TRAIN_YAML, *r.overrides, "--output", r.folder, "--resume"]) for r in runs],
+    }
+    if e.enabled:
+        out["sample"] = [(r.run_id, ["sample", r.folder, "--n", str(e.samples), "--output",
+                                     f"{r.folder}/{RunFolder.SAMPLES}", "--seed", str(e.seed), "--batch", str(e.batch)])
+                         for r in runs]
+        out["evaluate"] = [(r.run_id, ["evaluate", r.folder, "--reference", paths["reference"], "--n", str(e.n),
+                                       "--bootstraps", str(e.bootstraps), "--projections", str(e.projections),
+                                       "--seed", str(e.seed)] + ([] if e.floor else ["--no-floor"])
+                            + ([] if e.figures else ["--no-figures"])) for r in runs]
+    out["collect"] = [("collect", ["study", "collect", "."])]
+    out["fit"] = [(f.name, ["fit", RUNS_PARQUET, "--law", f.law, *(["--x", f.x] if f.x else []),
+                            "--n-bootstrap", str(study.fit.n_bootstrap), "--seed", str(study.fit.seed),
+                            "--output", f"fits/{f.name}.json", "--format", "none", "--no-progress", *f.args])
+                  for f in study.fit.fits if e.enabled or f.law != "proxy"]
+    return out

@@ -1,0 +1,126 @@
+"""``study condor``: the jobs of :func:`hepscale.study.commands.job_commands` as an HTCondor DAG.
+
+Written into the study folder: ``study.dag``, ``KIND.sub``, ``KIND.queue.sub`` +
+``KIND.queue.items``, ``hepscale_job.sh`` and ``logs/`` (:mod:`hepscale.condor`). Inputs
+outside the study folder (``data.events``, ``data.jets``, the processor config) are
+referenced by absolute path; HTCondor jobs reach them only on a shared filesystem; or prepare
+the data on the access point (``hepscale study prepare``) and write the DAG with
+``study condor --no-prepare``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hepscale.runs.folder import RunFolder
+from hepscale.study.commands import job_commands
+from hepscale.study.config import StudyConfig
+from hepscale.study.data import TOKENS_INFO, data_paths
+from hepscale.study.folder import STUDY_YAML, TRAIN_YAML, write_study_files
+from hepscale.study.grid import Run, expand_runs
+
+__all__ = ["DAG_FILE", "write_condor"]
+
+logger = logging.getLogger(__name__)
+
+DAG_FILE = "study.dag"
+#: the run folder of a node, in HTCondor's macro syntax
+_RUN = RunFolder.relative("$(job_id)")
+
+
+def write_condor(
+    study: StudyConfig,
+    study_dir: str | os.PathLike[str],
+    *,
+    site: str | os.PathLike[str] | None = None,
+    test: bool = False,
+    prepare_node: bool = True,
+    runs: Sequence[Run] | None = None,
+) -> dict[str, Any]:
+    """Write the study's HTCondor files into the study folder, checked with ``htcondor2``.
+
+    Written: ``study.dag`` (prepare -> train -> sample -> evaluate -> collect -> fit, one node
+    per job with ``RETRY``), the node descriptions ``KIND.sub``, for each kind a standalone
+    ``KIND.queue.sub`` with ``queue job_id, args from KIND.queue.items``, the wrapper
+    ``hepscale_job.sh`` and ``logs/``. Training jobs declare ``checkpoint_exit_code`` and
+    transfer their run folder on eviction; resources, container image and accounting group
+    come from the site profile. Files keep their paths relative to the study folder
+    (``preserve_relative_paths``), so the jobs run the commands of :func:`job_commands`.
+    Collection and fits read only small files of the study folder and run in the local
+    universe (on the access point, in the study folder).
+
+    Parameters
+    ----------
+    site
+        Site profile: ``configs/sites/NAME.yaml`` or NAME (default: generic).
+    test
+        Only two training runs (and their evaluation).
+    prepare_node
+        Start the DAG with the data preparation job (False: the data is in the study folder
+        already, e.g. from ``hepscale study prepare`` on the access point).
+    runs
+        The runs (default: :func:`expand_runs` of the study).
+
+    Returns
+    -------
+    dict
+        ``dag`` (path), ``submit`` (kind -> queue submit file), ``jobs`` (kind -> count).
+    """
+    from hepscale.condor import (
+        Job,
+        load_site,
+        submit_description,
+        write_dag,
+        write_queue_file,
+    )
+
+    root = Path(study_dir)
+    profile = load_site(site)
+    runs = list(runs) if runs is not None else expand_runs(study)
+    write_study_files(study, root, runs)
+    if test:
+        runs = runs[:2]
+    commands = job_commands(study, runs)
+    paths = data_paths(study)
+    d = study.data
+    external = [*d.events, *([d.jets] if d.jets else []), *([d.process.config] if d.process.config else [])]
+    inputs: dict[str, list[str]] = {
+        "prepare": [STUDY_YAML, TRAIN_YAML, *[str(Path(p).resolve()) for p in external]],
+        "train": [TRAIN_YAML, paths["tokens"]],
+        "sample": [_RUN],
+        "evaluate": [f"{_RUN}/{RunFolder.SAMPLES}", f"{_RUN}/{RunFolder.RESULT}", paths["reference"]],
+    }
+    outputs = {"prepare": "data", "sample": f"{_RUN}/{RunFolder.SAMPLES}",
+               "evaluate": f"{_RUN}/{RunFolder.RESULT}" + (f", {_RUN}/{RunFolder.EVALUATION}"
+                                                          if study.evaluation.figures else "")}
+    stages = []
+    submit_files = {}
+    previous = None
+    for kind, items in commands.items():
+        desc = submit_description(kind, profile, training=kind == "train", transfer_input=inputs.get(kind, ()),
+                                  checkpoint_dir=_RUN if kind == "train" else None)
+        desc["preserve_relative_paths"] = "True"
+        if kind in ("collect", "fit"):  # small inputs in the study folder: run on the access point
+            desc["universe"] = "local"
+            for key in ("should_transfer_files", "when_to_transfer_output", "request_gpus", "container_image"):
+                desc.pop(key, None)
+        if kind != "train":
+            desc["max_retries"] = str(profile.light.max_retries)
+        if kind in outputs:
+            desc["transfer_output_files"] = outputs[kind]
+        jobs = [Job(job_id, tuple(args)) for job_id, args in items]
+        if not jobs or (kind == "prepare" and not prepare_node):
+            continue
+        edge = "one-to-one" if kind in ("sample", "evaluate") and previous in ("train", "sample") else "all"
+        stages.append((kind, desc, jobs, edge))
+        submit_files[kind] = str(write_queue_file(root, f"{kind}.queue", desc, jobs))
+        previous = kind
+    if not prepare_node and not (root / paths["tokens"] / TOKENS_INFO).is_file():
+        logger.warning("no prepare node, and %s does not exist yet: run 'hepscale study prepare' first",
+                       root / paths["tokens"])
+    dag = write_dag(root, stages, dag_name=DAG_FILE)
+    return {"dag": str(dag), "submit": submit_files, "jobs": {k: len(j) for k, _, j, _ in stages}}

@@ -1,0 +1,83 @@
+"""The identity of a study's data: settings hashes of the data steps and where the data lies.
+
+The study folder's ``data/`` holds ``events/*.root`` (generated), ``jets/`` (processed),
+``tokens-<hash>/`` and ``reference-<hash>.parquet`` (the held-out validation jets of the
+token split, the reference of the SWD). The hash of the token folder comes from every setting
+upstream (generator, processor, tokenizer), so a run whose data changes gets a new run id.
+
+Inputs outside the study folder (``data.events``, ``data.jets``, ``data.reference``) are
+identified by their absolute path (a study can be planned before they exist): use a new path
+or output folder when their contents change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from hepscale.config import load_config, to_dict
+from hepscale.study.config import StudyConfig
+
+__all__ = ["TOKENS_INFO", "JETS_FILE", "data_keys", "data_paths", "generator_configs"]
+
+#: the description of a token dataset (:func:`hepscale.tokens.tokenizer.tokenize_dataset`)
+TOKENS_INFO = "tokenizer.json"
+#: the processed jets of a study, relative to the study folder
+JETS_FILE = "data/jets/jets.parquet"
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _file_identity(path: str) -> dict[str, Any]:
+    return {"path": str(Path(path).resolve())}
+
+
+def _process_config(study: StudyConfig) -> dict[str, Any]:
+    from hepscale.jets.config import JetProcessorConfig
+
+    cfg = load_config(JetProcessorConfig, study.data.process.config)
+    return to_dict(cfg)
+
+
+def generator_configs(study: StudyConfig) -> list[Any]:
+    """The :class:`hepscale.events.pythia.GeneratorConfig` of each process of ``data.generate``."""
+    from hepscale.events.pythia import GeneratorConfig
+
+    g = study.data.generate
+    assert g is not None
+    return [GeneratorConfig(process=p, events=g.events, seed=g.seed + i, pthat_min=g.pthat_min)
+            for i, p in enumerate(g.processes)]
+
+
+def data_keys(study: StudyConfig) -> dict[str, str]:
+    """Settings hashes (12 hex digits) of the data steps: ``jets`` (source + processing) and ``tokens``."""
+    d = study.data
+    if d.jets:
+        jets_key = _hash({"jets": _file_identity(d.jets)})
+    else:
+        if d.generate is not None:
+            source: Any = [dataclasses.asdict(c) for c in generator_configs(study)]
+        else:
+            source = [_file_identity(f) for f in d.events]
+        jets_key = _hash({"source": source, "process": _process_config(study), "chunksize": d.process.chunksize})
+    from hepscale.tokens.tokenizer import TokenizerConfig
+
+    tokens_key = _hash({"jets": jets_key, "tokenizer": to_dict(TokenizerConfig(**d.tokenizer))})
+    return {"jets": jets_key, "tokens": tokens_key}
+
+
+def data_paths(study: StudyConfig) -> dict[str, str]:
+    """Paths of the data: ``jets``, ``tokens`` and ``reference``, relative to the study folder
+    (or absolute for external inputs)."""
+    keys = data_keys(study)
+    d = study.data
+    return {
+        "jets": str(Path(d.jets).resolve()) if d.jets else JETS_FILE,
+        "tokens": f"data/tokens-{keys['tokens']}",
+        "reference": str(Path(d.reference).resolve()) if d.reference else f"data/reference-{keys['tokens']}.parquet",
+    }

@@ -1,0 +1,139 @@
+"""``study plan``: N, D, U, epochs, steps and C of every run before anything runs.
+
+The numbers come from the same accounting as the trainer (:mod:`hepscale.train.budget`:
+:func:`~hepscale.train.budget.unique_subset`, :func:`~hepscale.train.budget.steps_for_budget`,
+:class:`~hepscale.train.budget.Accounting`) and the same model shapes
+(:func:`hepscale.train.config.model_config_for`, :mod:`hepscale.models.sizes`), on the token
+dataset of the study folder when it exists, else with ``plan.mean_jet_tokens`` tokens per jet.
+Nothing here imports torch.
+
+Compute: ``C = 6 N B S n_steps`` with ``N`` non-embedding (as in ``result.json``'s ``flops``);
+the GPU-hour estimate uses ``N`` including embeddings (the output head is real work) and the
+assumed sustained throughput ``plan.sustained_flops``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hepscale.config import ConfigError
+from hepscale.study.config import StudyConfig
+from hepscale.study.data import data_paths
+from hepscale.study.grid import Run
+
+__all__ = ["PlanRow", "plan_rows", "format_plan"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PlanRow:
+    """One run in the plan: N (non-embedding and total), D, U (None: all of train.bin, unknown
+    before the data exists), epochs, steps, C = 6 N_ne B S steps (FLOPs; ``flops_total`` with
+    N total)."""
+
+    run_id: str
+    model: str
+    n_params: int
+    n_params_total: int
+    tokens: float
+    unique_tokens: float | None
+    epochs: float | None
+    steps: int
+    flops: float
+    flops_total: float
+    lr: float
+    seed: int
+
+
+def _token_lengths(folder: Path, seq_len: int) -> Any:
+    """Data units of every training jet (its tokens, capped at ``seq_len + 1`` as the trainer
+    does), or None before the token dataset exists."""
+    import numpy as np
+
+    offsets = folder / "train_offsets.npy"
+    if not offsets.is_file():
+        return None
+    return np.minimum(np.diff(np.load(offsets, allow_pickle=False)), seq_len + 1)
+
+
+def _unique_subset(lengths: Any, unique: int | None, run_id: str) -> int:
+    from hepscale.train.budget import unique_subset
+
+    try:
+        return unique_subset(lengths, unique)
+    except ConfigError as err:  # the plan still shows the run; the trainer will refuse it
+        logger.warning("run %s: %s", run_id, err)
+        return len(lengths)
+
+
+def plan_rows(
+    study: StudyConfig, runs: Sequence[Run], *, study_dir: str | os.PathLike[str] | None = None
+) -> list[PlanRow]:
+    """N, D, U, epochs, steps and C of every run, from the token dataset when it exists in
+    ``study_dir`` (else with ``plan.mean_jet_tokens`` tokens per jet)."""
+    from hepscale.models.sizes import n_params_non_embedding, n_params_total
+    from hepscale.tokens.tokenizer import Tokenizer, TokenizerConfig
+    from hepscale.train.budget import Accounting, steps_for_budget, training_flops
+    from hepscale.train.config import model_config_for
+
+    tokenizer = Tokenizer(TokenizerConfig(**study.data.tokenizer))
+    folder = Path(study_dir if study_dir is not None else study.folder) / data_paths(study)["tokens"]
+    rows = []
+    for run in runs:
+        cfg = run.config
+        S, B = cfg.data.seq_len, cfg.data.batch_size
+        m = model_config_for(cfg, tokenizer)
+        n_ne, n_tot = n_params_non_embedding(m), n_params_total(m)
+        lengths = _token_lengths(folder, S)
+        unique: float | None
+        if lengths is not None and len(lengths):
+            n_sub = _unique_subset(lengths, cfg.data.unique_tokens, run.run_id)
+            mean_len = float(lengths[:n_sub].mean())
+            unique = float(lengths[:n_sub].sum())
+        else:
+            mean_len = study.plan.mean_jet_tokens
+            unique = None if cfg.data.unique_tokens is None else float(cfg.data.unique_tokens)
+        steps = steps_for_budget(cfg.budget, batch_size=B, mean_units=mean_len,
+                                 flops_per_step=training_flops(n_ne, batch_size=B, seq_len=S, steps=1))
+        tokens = float(cfg.budget.tokens) if cfg.budget.tokens is not None else steps * B * mean_len
+        acc = Accounting(n_params=n_ne, n_params_total=n_tot, steps=steps, batch_size=B, seq_len=S, tokens=tokens,
+                         unique=unique)
+        rows.append(PlanRow(run.run_id, run.model, acc.n_params, acc.n_params_total, acc.tokens, acc.unique,
+                            acc.epochs, acc.steps, acc.flops, acc.flops_total, cfg.optim.lr, cfg.seed))
+    return rows
+
+
+def _num(x: float | None) -> str:
+    return "all" if x is None else f"{x:.3g}"
+
+
+def _epochs(x: float | None) -> str:
+    return "?" if x is None else f"{x:.3g}"
+
+
+def format_plan(study: StudyConfig, rows: Sequence[PlanRow]) -> str:
+    """The plan table with total compute and a GPU-hour estimate."""
+    header = (f"{'run_id':<16}  {'model':<5} {'N':>9} {'D':>9} {'U':>9} {'epochs':>7} {'steps':>8} {'C':>9} "
+              f"{'lr':>8} seed")
+    lines = [f"study {study.name}: {len(rows)} runs -> {study.folder}", header, "-" * len(header)]
+    for r in rows:
+        lines.append(f"{r.run_id:<16}  {r.model:<5} {r.n_params:>9.3g} {r.tokens:>9.3g} {_num(r.unique_tokens):>9} "
+                     f"{_epochs(r.epochs):>7} {r.steps:>8d} {r.flops:>9.3g} {r.lr:>8.2g} {r.seed}")
+    total = sum(r.flops for r in rows)
+    total_incl = sum(r.flops_total for r in rows)
+    hours = total_incl / study.plan.sustained_flops / 3600.0
+    lines += [
+        "-" * len(header),
+        ("N: non-embedding parameters; D: tokens seen; U: unique tokens ('all': all of train.bin); "
+         "C = 6 N B S steps (FLOPs, N non-embedding)"),
+        f"total compute {total:.3g} FLOPs (N non-embedding), {total_incl:.3g} FLOPs with embeddings and output head",
+        (f"estimate {hours:.3g} GPU-hours at an assumed sustained {study.plan.sustained_flops:.3g} FLOP/s "
+         "(plan.sustained_flops), from the compute with embeddings"),
+    ]
+    return "\n".join(lines)

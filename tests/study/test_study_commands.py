@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from _study_setup import ROOT, tiny_dict, write_study
+
+from hepscale.condor import condor_arguments, validate_submit
+from hepscale.study import data_paths, expand_runs, job_commands, load_study, main
+from hepscale.train.config import load_run_config, run_id
+
+
+def test_train_commands_reproduce_the_run(tmp_path: Path, jets_file: Path) -> None:
+    study = load_study(write_study(tmp_path / "s.yaml", tiny_dict(tmp_path / "out", jets_file)))
+    runs = expand_runs(study)
+    commands = job_commands(study, runs)
+    for (job_id, args), run in zip(commands["train"], runs):
+        assert args[:2] == ["train", "train.yaml"] and args[-3:] == ["--output", f"runs/{job_id}", "--resume"]
+        assert run_id(load_run_config(study.train.config, args[2:-3])) == job_id == run.run_id
+    assert [j for j, _ in commands["evaluate"]] == [r.run_id for r in runs]
+    assert commands["collect"] == [("collect", ["study", "collect", "."])]
+
+
+def test_condor_dag_runs_the_local_commands(tmp_path: Path, jets_file: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    data = tiny_dict(tmp_path / "out", jets_file)
+    data["grid"]["seeds"] = [1, 2]  # 4 runs; --test keeps two
+    path = write_study(tmp_path / "s.yaml", data)
+    site = tmp_path / "site.yaml"
+    site_data = yaml.safe_load((ROOT / "configs/sites/generic-gpu.yaml").read_text())
+    site_data.update(container_image="docker://example/hepscale:1", accounting_group="group_physics.user")
+    site.write_text(yaml.safe_dump(site_data))
+    assert main(["condor", str(path), "--site", str(site), "--test"]) == 0
+    out_dir = tmp_path / "out"
+    dag = (out_dir / "study.dag").read_text()
+    study = load_study(path)
+    runs = expand_runs(study)
+    assert len(runs) == 4
+    commands = job_commands(study, runs[:2])
+    vars_lines = re.findall(r'^VARS (\w+):\d+ job_id="([^"]+)" args="(.*)"$', dag, flags=re.M)
+    by_kind: dict[str, list[tuple[str, str]]] = {}
+    for kind, job_id, args in vars_lines:
+        by_kind.setdefault(kind, []).append((job_id, args))
+    assert set(by_kind) == {"prepare", "train", "sample", "evaluate", "collect", "fit"}
+    for kind, items in by_kind.items():
+        expected = [(j, condor_arguments(a).replace('"', '\\"')) for j, a in commands[kind]]
+        assert items == expected, kind
+    assert "PARENT prepare:0 CHILD train:0 train:1" in dag and "PARENT train:1 CHILD sample:1" in dag
+    assert "RETRY train:0 3" in dag
+    train_sub = (out_dir / "train.sub").read_text()
+    for line in ("checkpoint_exit_code = 85", "request_gpus = 1", "request_memory = 32GB",
+                 "transfer_checkpoint_files = runs/$(job_id)", "preserve_relative_paths = True",
+                 "container_image = docker://example/hepscale:1", "accounting_group = group_physics.user",
+                 f"transfer_input_files = train.yaml, {data_paths(study)['tokens']}"):
+        assert line in train_sub
+    assert "universe = local" in (out_dir / "collect.sub").read_text()  # on the access point, no transfers
+    evaluate_sub = (out_dir / "evaluate.sub").read_text()
+    assert "transfer_output_files = runs/$(job_id)/result.json\n" in evaluate_sub
+    assert "universe = vanilla" in evaluate_sub and "checkpoint_exit_code" not in evaluate_sub
+    queue = (out_dir / "train.queue.sub").read_text()
+    assert "queue job_id, args from train.queue.items" in queue
+    rows = validate_submit(queue, items=(out_dir / "train.queue.items").read_text())
+    assert [r["job_id"] for r in rows] == [r.run_id for r in runs[:2]]
+    assert (out_dir / "hepscale_job.sh").is_file() and (out_dir / "study.yaml").is_file()
+    assert len(json.loads((out_dir / "plan.json").read_text())["runs"]) == 4  # the plan keeps every run
+    copy = load_study(out_dir / "study.yaml")
+    assert copy.output == "." and [r.run_id for r in expand_runs(copy, train_config=out_dir / "train.yaml")] == [
+        r.run_id for r in runs]
+    assert main(["condor", str(path), "--no-prepare"]) == 0  # data prepared on the access point instead
+    dag = (out_dir / "study.dag").read_text()
+    assert "prepare" not in dag and dag.count("\nJOB train:") == 4
+    capsys.readouterr()
+    assert main(["condor", str(path), "--submit"]) == 2  # no schedd here: a clear error
+    assert "HTCondor access point" in capsys.readouterr().err

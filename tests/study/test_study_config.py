@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from _study_setup import MODELS_YAML, ROOT, STUDIES, _nested_set, tiny_dict, write_study
+
+from hepscale.config import ConfigError
+from hepscale.models.sizes import model_sizes
+from hepscale.study import data_paths, expand_runs, load_study, plan_rows
+from hepscale.train.config import load_run_config, run_id
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
+def test_shipped_studies_load_and_expand(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # relative paths of shipped studies are relative to the repository root
+    study = load_study(path)
+    runs = expand_runs(study)
+    assert runs and len({r.run_id for r in runs}) == len(runs)
+    for r in runs[:3]:
+        cfg = load_run_config(study.train.config, r.overrides)
+        assert run_id(cfg) == r.run_id
+        assert cfg.model.size == r.model and cfg.optim.lr == study.grid.lr[r.model]
+        assert cfg.data.tokens == data_paths(study)["tokens"]
+    assert set(study.grid.lr) == set(study.grid.models)  # a learning rate per size
+    rows = plan_rows(study, runs, study_dir=Path("/nonexistent"))
+    for row, run in zip(rows, runs):
+        B, S = run.config.data.batch_size, run.config.data.seq_len
+        assert row.flops == pytest.approx(6 * MODELS_YAML[run.model]["n_params_non_embedding"] * B * S * row.steps)
+    if study.grid.flops is not None:  # isoFLOP: five budgets spaced evenly in log C
+        logs = np.diff(np.log10(study.grid.flops))
+        assert len(study.grid.flops) == 5 and np.allclose(logs, logs[0], rtol=1e-3)
+        assert len(runs) == 5 * len(study.grid.models)
+    if path.stem.startswith("generation_phase1"):
+        n = [MODELS_YAML[m]["n_params_non_embedding"] for m in study.grid.models]
+        assert len(n) >= 4 and math.log10(max(n) / min(n)) >= 1.5
+        if path.stem == "generation_phase1":
+            assert study.grid.models == list(model_sizes())
+
+
+def test_phase2_many_epochs_only_on_small_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    study = load_study(ROOT / "configs/studies/generation_phase2_cpu.yaml")
+    pairs = sorted((r.config.data.unique_tokens, r.config.budget.tokens) for r in expand_runs(study))
+    assert pairs == [(15000, 15000), (15000, 60000), (15000, 240000), (60000, 60000), (60000, 240000),
+                     (240000, 240000)]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("grid.modelz", ["Pico"], "unknown key.*'modelz'"),
+    ("grid.models", ["Huge"], r"grid\.models\[0\].*'Huge'"),
+    ("grid.tokens", [1000], "exactly one of grid.steps, grid.tokens"),
+    ("grid.lr", {"M": 1e-3}, r"grid\.lr\.M"),
+    ("grid.steps", [0], r"grid\.steps.*positive"),
+    ("data.events", "x.root", r"data\.events.*expected a list"),
+    ("data.generate", {"processes": ["ttbar"]}, "exactly one of data.generate, data.events, data.jets"),
+    ("data.tokenizer", {"n_pt": 0}, r"data\.tokenizer.*n_pt"),
+    ("evaluation.samples", 10, r"evaluation\.samples.*evaluation\.n"),
+    ("fit.fits", [{"name": "a", "law": "cubic"}], r"fit\.fits\[0\]\.law"),
+    ("name", "", "name"),
+])
+def test_invalid_study_names_the_field(tmp_path: Path, jets_file: Path, key: str, value: Any, message: str) -> None:
+    path = write_study(tmp_path / "s.yaml", _nested_set(tiny_dict(tmp_path / "out", jets_file), key, value))
+    with pytest.raises(ConfigError, match=message) as err:
+        load_study(path)
+    if key != "grid.modelz":
+        assert "s.yaml" in str(err.value)  # the file is named too
+
+
+def test_epochs_grid_and_run_ids(tmp_path: Path, jets_file: Path) -> None:
+    data = tiny_dict(tmp_path / "out", jets_file)
+    data["grid"] = {"models": ["Pico"], "unique_tokens": [1000, 5000], "epochs": [1, 4], "max_tokens": 10000,
+                    "seeds": [7]}
+    study = load_study(write_study(tmp_path / "s.yaml", data))
+    runs = expand_runs(study)
+    assert sorted((r.config.data.unique_tokens, r.config.budget.tokens) for r in runs) == [
+        (1000, 1000), (1000, 4000), (5000, 5000)]
+    assert all(r.config.seed == 7 and r.config.budget.steps is None for r in runs)
+    assert [r.run_id for r in runs] == [r.run_id for r in expand_runs(load_study(tmp_path / "s.yaml"))]
+    data["grid"]["max_tokens"] = 10
+    with pytest.raises(ConfigError, match="grid.max_tokens=10 leaves no run"):
+        expand_runs(load_study(write_study(tmp_path / "u.yaml", data)))
+    data["grid"]["max_tokens"] = 10000
+    # the data settings are part of the run: another binning gives other run ids
+    data["data"]["tokenizer"]["n_pt"] = 9
+    other = expand_runs(load_study(write_study(tmp_path / "t.yaml", data)))
+    assert not {r.run_id for r in runs} & {r.run_id for r in other}
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("data.tokenizer", {"n_ptt": 8}, r"data\.tokenizer: unknown key\(s\) 'n_ptt'; valid keys are: .*\bn_pt\b"),
+    ("data.tokenizer", {"n_pt": "many"}, r"s\.yaml: data\.tokenizer\.n_pt: expected .*'many'"),
+    ("train.overrides", ["optim.lrr=1e-3"], r"s\.yaml: train: .*unknown key 'optim\.lrr'; valid keys are: .*\blr\b"),
+    ("train.overrides", ["data.seq_len=0"], r"s\.yaml: train: .*data\.seq_len must be at least 1"),
+    ("train.config", "/nonexistent/train.yaml", r"s\.yaml: train\.config: /nonexistent/train\.yaml does not exist"),
+    ("grid.model_overrides", {"Pico": ["data.batch_size=0"]},
+     r"s\.yaml: grid\.model_overrides\.Pico: .*data\.batch_size must be at least 1"),
+])
+def test_study_inputs_are_checked_on_load(tmp_path: Path, jets_file: Path, key: str, value: Any, message: str) -> None:
+    path = write_study(tmp_path / "s.yaml", _nested_set(tiny_dict(tmp_path / "out", jets_file), key, value))
+    with pytest.raises(ConfigError, match=message):
+        load_study(path)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"radius": -0.8}, r"s\.yaml: data\.process\.config: .*radius must be positive"),
+    ({"radiuss": 0.8}, r"s\.yaml: data\.process\.config: .*unknown key\(s\) 'radiuss'; valid keys are: .*\bradius\b"),
+])
+def test_processor_config_is_checked_on_load(tmp_path: Path, settings: dict[str, Any], message: str) -> None:
+    config = tmp_path / "process.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    data = tiny_dict(tmp_path / "out", Path("unused"))
+    data["data"] = {"events": [str(tmp_path / "events.root")], "process": {"config": str(config)}}
+    with pytest.raises(ConfigError, match=message):
+        load_study(write_study(tmp_path / "s.yaml", data))
+    data["data"] = {"jets": str(tmp_path / "jets.parquet"), "process": {"config": str(config)}}
+    load_study(write_study(tmp_path / "t.yaml", data))  # not processed, not read
+
+
+def test_relative_inputs_are_found_from_the_working_directory_or_beside_the_study(
+    tmp_path: Path, jets_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tiny_dict(tmp_path / "out", jets_file)
+    (tmp_path / "train.yaml").write_text((ROOT / "configs" / "train" / "quick_cpu.yaml").read_text())
+    data["train"]["config"] = "train.yaml"
+    data["train"]["overrides"].append("optim.lrr=1")
+    path = write_study(tmp_path / "s.yaml", data)
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(ConfigError, match=r"s\.yaml: train: .*optim\.lrr"):  # train.yaml beside the study
+        load_study(path)
+    data["train"]["overrides"].pop()
+    data["train"]["config"] = "nowhere/train.yaml"  # found neither here nor there: checked where it is used
+    study = load_study(write_study(tmp_path / "u.yaml", data))
+    with pytest.raises(ConfigError, match=r"run Pico / steps=8: config file nowhere/train\.yaml does not exist"):
+        expand_runs(study)
