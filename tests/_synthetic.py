@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import awkward as ak
 import numpy as np
 
@@ -22,3 +24,15 @@ def random_jets(n: int, *, seed: int = 0, n_max: int = 30) -> ak.Array:
         }
     )
     return build_jets(ak.unflatten(cons, k))
+
+
+def token_dataset(base: Path, *, n: int, seed: int, n_max: int = 30) -> Path:
+    """A small token dataset (8 x 4 x 4 bins, at most 22 constituents) of ``n`` random jets in ``base/tokens``."""
+    from hepscale.jets.dataset import write_jets
+    from hepscale.tokens.tokenizer import TokenizerConfig, tokenize_dataset
+
+    write_jets(base / "jets.parquet", random_jets(n, seed=seed, n_max=n_max))
+    tokenize_dataset(
+        base / "jets.parquet", base / "tokens", config=TokenizerConfig(n_pt=8, n_eta=4, n_phi=4, max_constituents=22)
+    )
+    return base / "tokens"

@@ -6,10 +6,10 @@ import awkward as ak
 import numpy as np
 import pytest
 import torch
-from _synthetic import random_jets
+from _synthetic import random_jets, token_dataset
 
 from hepscale.config import load_config
-from hepscale.jets.dataset import build_jets, read_jets, read_metadata, write_jets
+from hepscale.jets.dataset import build_jets, read_jets, read_metadata
 from hepscale.models.gpt import GPT, GPTConfig, KVCache
 from hepscale.models.sampling import (
     generate,
@@ -18,7 +18,7 @@ from hepscale.models.sampling import (
     log_likelihood,
 )
 from hepscale.sample import main
-from hepscale.tokens.tokenizer import Tokenizer, TokenizerConfig, tokenize_dataset
+from hepscale.tokens.tokenizer import Tokenizer, TokenizerConfig
 from hepscale.train import TrainConfig, train
 
 
@@ -29,10 +29,7 @@ def make_jets(n: int, *, seed: int = 0, n_max: int = 20) -> ak.Array:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("sample")
-    write_jets(base / "jets.parquet", make_jets(200, seed=7))
-    tokenize_dataset(
-        base / "jets.parquet", base / "tokens", config=TokenizerConfig(n_pt=8, n_eta=4, n_phi=4, max_constituents=22)
-    )
+    token_dataset(base, n=200, seed=7, n_max=20)
     cfg = load_config(
         TrainConfig,
         base={
