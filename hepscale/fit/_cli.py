@@ -25,10 +25,14 @@ examples:
   python -m hepscale.fit studies/phase3 --law isoflop --output isoflop.json
   python -m hepscale.fit runs.parquet --law proxy --metric-col evaluation.swd.mean
   python -m hepscale.fit studies/phase2 --law window --x D
+  python -m hepscale.fit runs.csv --law data-constrained --n-col N --d-col D --u-col U --y-col loss
 
 laws: power (y = (x_c/x)^alpha), power-offset (y = y_inf + A x^-alpha), log (y = a - b ln x),
-chinchilla (L = E + A/N^alpha + B/D^beta), isoflop, frontier, repetition (D' = U + U R* (1 - exp(-R/R*))),
-proxy (Spearman loss vs physics metric), window (learnable window from per-position loss).
+chinchilla (L = E + A/N^alpha + B/D^beta), isoflop, frontier,
+repetition (D' = U_D + U_D R* (1 - exp(-R_D/R*)), U_D = min(U, D), R_D = D/U_D - 1),
+data-constrained (L = E + A/N'^alpha + B/D'^beta with effective data D' and effective parameters N',
+Muennighoff et al. 2023), proxy (Spearman loss vs physics metric),
+window (learnable window: positions whose reducible loss L_p(x_max) - E_p is resolved).
 """
 
 
@@ -43,6 +47,13 @@ def _level(text: str) -> float:
     value = float(text)
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"expected a confidence level in (0, 1), got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {text}")
     return value
 
 
@@ -90,9 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="isoflop: relative tolerance grouping runs into one budget (default: 0.05)")
     fit.add_argument("--frontier-law", choices=("power", "power-offset", "log"), default="power",
                      help="law fitted to the lower envelope (default: power)")
-    fit.add_argument("--window-frac", type=_positive_float, default=0.1,
-                     help="window: minimum slope as a fraction of the largest (default: 0.1)")
-    fit.add_argument("--window-z", type=float, default=2.0, help="window: minimum slope in standard errors (default: 2)")
+    fit.add_argument("--window-frac", type=_fraction, default=0.0,
+                     help="window: also require a reducible loss of at least this fraction of the largest "
+                          "(default: 0, off)")
+    fit.add_argument("--window-z", type=float, default=2.0,
+                     help="window: significance of the reducible loss, one-sided in standard-normal units "
+                          "(default: 2)")
     boot = parser.add_argument_group("bootstrap")
     boot.add_argument("--n-bootstrap", type=_positive_int, default=1000, help="resamples (default: 1000; 0: none)")
     boot.add_argument("--bootstrap-starts", type=_positive_int, default=3,
@@ -107,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--figure", type=Path, default=None,
                      help="figure path (PDF and PNG); default: next to --output with its name")
     out.add_argument("--no-figure", action="store_true", help="do not draw a figure")
-    out.add_argument("--cms-label", default="Simulation", help="text after 'CMS' on the figure")
+    out.add_argument("--label", "--cms-label", dest="cms_label", default="Simulation",
+                     help="experiment label of the figure: text after 'CMS' (Simulation, Open Data, ...), or "
+                          "'Pythia 8' for generated jets (no experiment named); default Simulation")
     out.add_argument("--format", choices=("table", "json", "none"), default="table", help="terminal output")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
     out.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -126,6 +142,8 @@ def _fit(args: argparse.Namespace, options: FitOptions) -> tuple[FitOutput, int,
         table = read_runs_table(args.input)
         n_total = len(table)
         table = apply_filters(table, args.filter)
+        if "data_unit" in table.columns and len(table) and (table["data_unit"] == "jets").all():
+            options.data_unit = "jets"
         return analyse(table, options), n_total, len(table)
     except RuntimeError as err:
         raise DataError(str(err)) from err

@@ -133,14 +133,14 @@ def plot_output(output: FitOutput, path: str | os.PathLike[str], *, label: str =
         elif kind == "window":
             pos = np.arange(len(plot["slopes"]))
             ax.errorbar(pos, plot["slopes"], yerr=plot["se"], fmt="o", markersize=3, color=colors[0],
-                        label=r"$s_k = -dl_k/d\ln x$")
+                        label=r"reducible loss $r_p$")
             if plot["start"] is not None:
                 ax.axvspan(plot["start"] - 0.5, plot["end"] + 0.5, color=colors[1], alpha=0.2, label="learnable window")
             ax.axhline(0.0, color="0.5", lw=1)
         if kind in ("single", "frontier", "grouped", "isoflop"):
             ax.set_xscale("log")
         ax.set_xlabel(plot.get("xlabel", ""))
-        ax.set_ylabel(plot.get("ylabel", "Slope [nats per e-fold of scale]" if kind == "window" else ""))
+        ax.set_ylabel(plot.get("ylabel", "Reducible loss [nats]" if kind == "window" else ""))
         ax.text(0.04, 0.06, plot.get("text", ""), transform=ax.transAxes, fontsize=16, va="bottom")
         ax.legend(loc="upper right", fontsize=14)
         cms_label(ax, label=label)

@@ -78,8 +78,10 @@ class FitOptions:
     budgets: list[float] | None = None
     budget_rtol: float = 0.05
     frontier_law: str = "power"
-    window_frac: float = 0.1
+    window_frac: float = 0.0
     window_z: float = 2.0
+    #: data unit of the runs for axis labels: "tokens" (generative models) or "jets" (taggers)
+    data_unit: str = "tokens"
     progress: bool = False
 
 
@@ -158,10 +160,12 @@ def optional_column(table: pd.DataFrame, options: FitOptions, role: str) -> np.n
 
 
 def axis_label(options: FitOptions, role: str) -> str:
-    """Axis label of a role with its column, e.g. ``"Parameters N (n_params_non_embedding)"``."""
-    words = {"N": "Parameters N", "D": "Tokens D", "C": "Compute C [FLOPs]", "y": "Validation loss",
-             "U": "Unique tokens U"}
-    return f"{words.get(role, role)} ({options.columns.get(role)})"
+    """Axis label of a role in words (:func:`hepscale.plotting.labels.run_column_label`), e.g.
+    ``"Non-embedding parameters N"`` for ``n_params_non_embedding``; the column itself is
+    recorded in the result's ``inputs``."""
+    from hepscale.plotting.labels import run_column_label
+
+    return run_column_label(options.columns.get(role), role=role, unit=options.data_unit)
 
 
 def column_if_present(table: pd.DataFrame, options: FitOptions, role: str) -> np.ndarray | None:

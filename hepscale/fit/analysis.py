@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hepscale.fit._table import ANALYSES as _TABLE_ANALYSES
 from hepscale.fit._table import (
-    ANALYSES,
     FitOptions,
     FitOutput,
     axis_label,
@@ -46,6 +46,7 @@ from hepscale.fit.isoflop import (
     loglog_fit,
 )
 from hepscale.fit.laws import EPOCH_GRID, LAWS, get_law
+from hepscale.fit.laws_data import DataConstrainedLaw
 from hepscale.fit.optimal import compute_optimal
 from hepscale.fit.proxy import proxy_relation
 from hepscale.fit.window import learnable_window, position_matrix
@@ -53,6 +54,9 @@ from hepscale.fit.window import learnable_window, position_matrix
 __all__ = ["ANALYSES", "FitOptions", "FitOutput", "analyse", "default_columns"]
 
 logger = logging.getLogger(__name__)
+
+#: every value of ``--law``: those of :mod:`hepscale.fit._table` and ``data-constrained``
+ANALYSES: tuple[str, ...] = tuple(dict.fromkeys((*_TABLE_ANALYSES, "data-constrained")))
 
 
 def _status(fit: LawFit) -> list[str]:
@@ -142,6 +146,10 @@ def _law_text(fit: LawFit) -> str:
     if name == "chinchilla":
         return (rf"$L = {_fmt(p['E'])} + {_fmt(p['A'])}/N^{{{p['alpha']:.3f}}}"
                 rf" + {_fmt(p['B'])}/D^{{{p['beta']:.3f}}}$")
+    if name == "data-constrained":
+        return (rf"$L = {_fmt(p['E'])} + {_fmt(p['A'])}/N'^{{{p['alpha']:.3f}}}"
+                rf" + {_fmt(p['B'])}/D'^{{{p['beta']:.3f}}}$" + "\n"
+                + rf"$R_D^* = {_fmt(p['R_D_star'])}$, $R_N^* = {_fmt(p['R_N_star'])}$")
     if name.startswith("repetition"):
         text = rf"$L = {_fmt(p['E'])} + {_fmt(p['B'])}/D'^{{{p['beta']:.3f}}}$"
         if "A" in p:
@@ -226,23 +234,47 @@ def _repetition(table: pd.DataFrame, options: FitOptions) -> FitOutput:
                                   "these runs (D' = D); at its lower bound, repetition adds almost nothing")
     R_star = fit.params["R_star"]
     eff = LAWS["repetition"].effective_data(D, U, R_star)  # type: ignore[attr-defined]
-    result["derived"]["definition"] = ("D' = U + U R* (1 - exp(-R/R*)), R = D/U - 1; "
+    result["derived"]["definition"] = ("D' = U_D + U_D R* (1 - exp(-R_D/R*)), U_D = min(U, D), R_D = D/U_D - 1; "
                                        "max_gain = lim D'/U = 1 + R* (bounded gain of repeating data)")
     result["effective_data"] = {"epochs": (D / U).tolist(), "D_eff": eff.tolist(), "gain": (eff / U).tolist()}
+    order = (lambda d, u, n: (d, u, n)) if with_n else (lambda d, u, n: (d, u))
+    return FitOutput(result, _curves_by_u(table, options, fit, boot, D, U, N if with_n else D, y, order))
+
+
+def _curves_by_u(table: pd.DataFrame, options: FitOptions, fit: LawFit, boot: Bootstrap | None, D: np.ndarray,
+                 U: np.ndarray, N: np.ndarray, y: np.ndarray, order: Any) -> dict[str, Any]:
+    """Plot of y against D, one curve per group of U at the group's geometric mean N (``order(D, U, N)``
+    gives the law's variables)."""
     labels, reps = _groups(U)
     curves = []
     for g, u in enumerate(reps):
         sel = labels == g
         grid = np.geomspace(D[sel].min(), D[sel].max() * 1.0000001, 150)
-        Xc: tuple[np.ndarray, ...] = (grid, np.full_like(grid, u))
-        if with_n:
-            Xc = Xc + (np.full_like(grid, math.exp(np.log(N[sel]).mean())),)
+        Xc = order(grid, np.full_like(grid, u), np.full_like(grid, math.exp(np.log(N[sel]).mean())))
         low, high = _band(fit, boot, Xc, options.level)
         curves.append({"x": grid, "y": fit.predict(*Xc), "low": low, "high": high, "label": f"U = {u:.2g}",
                        "group": g})
-    plot = {"kind": "grouped", "x": D, "y": y, "y_err": optional_column(table, options, "y_err"), "groups": labels,
-            "curves": curves, "xlabel": axis_label(options, "D"), "ylabel": axis_label(options, "y"), "text": _law_text(fit)}
-    return FitOutput(result, plot)
+    return {"kind": "grouped", "x": D, "y": y, "y_err": optional_column(table, options, "y_err"), "groups": labels,
+            "curves": curves, "xlabel": axis_label(options, "D"), "ylabel": axis_label(options, "y"),
+            "text": _law_text(fit)}
+
+
+def _data_constrained(table: pd.DataFrame, options: FitOptions) -> FitOutput:
+    roles = {"N": "N", "D": "D", "U": "U", "y": "y"}
+    N, D, U, y = (read_column(table, options, r) for r in ("N", "D", "U", "y"))
+    fit, boot = _fit_and_bootstrap("data-constrained", (N, D, U), y, options, variable_names(options, roles))
+    result = _law_result(fit, boot, options, roles, len(table))
+    eff = DataConstrainedLaw.effective(fit.params, N, D, U)
+    for key, what, runs in (("R_D", "R_D*", "repeats its data (D > U)"),
+                            ("R_N", "R_N*", "has more parameters than compute-optimal for its unique data")):
+        if not np.any(eff[key] > 0):
+            result["warnings"].append(f"no run {runs}: {what} is not constrained by these runs")
+    result["derived"]["definition"] = (
+        "D' = U_D + U_D R_D* (1 - exp(-R_D/R_D*)), U_D = min(U, D), R_D = D/U_D - 1; "
+        "N' = U_N + U_N R_N* (1 - exp(-R_N/R_N*)), U_N = min(G (G U_D)^(beta/alpha), N), R_N = N/U_N - 1; "
+        "G = (alpha A / (beta B))^(1/(alpha+beta)); max_gain_D = 1 + R_D*, max_gain_N = 1 + R_N*")
+    result["effective"] = {"epochs": (D / U).tolist(), **{k: v.tolist() for k, v in eff.items()}}
+    return FitOutput(result, _curves_by_u(table, options, fit, boot, D, U, N, y, lambda d, u, n: (n, d, u)))
 
 
 def _isoflop(table: pd.DataFrame, options: FitOptions) -> FitOutput:
@@ -362,7 +394,7 @@ def _proxy(table: pd.DataFrame, options: FitOptions) -> FitOutput:
               "inputs": inputs_record(options, roles, len(table))}
     plot = {"kind": "proxy", "x": y, "y": metric, "y_err": optional_column(table, options, "metric_err"),
             "fit_x": res.loss_sorted, "fit_y": res.metric_fit, "xlabel": axis_label(options, "y"),
-            "ylabel": str(options.columns["metric"]),
+            "ylabel": axis_label(options, "metric"),
             "text": rf"Spearman $\rho = {res.rho:.3f}$ ($p = {res.p_value:.2g}$)"}
     return FitOutput(result, plot)
 
@@ -380,13 +412,17 @@ def _window(table: pd.DataFrame, options: FitOptions) -> FitOutput:
                            n_resamples=options.n_bootstrap, seed=options.seed, level=options.level,
                            x_name=str(options.columns.get(options.x)))
     body = res.to_dict()
-    warnings = [] if res.start is not None else ["no position improves measurably with scale: no learnable window"]
-    result = {"law": "window", "formula": "learnable window: longest run of positions k with "
-                                          "s_k = -dl_k/dln x >= frac max(s) and >= z se_k",
+    warnings = [] if res.size else ["no position's reducible loss is resolved: no learnable window"]
+    if res.size and not res.contiguous:
+        warnings.append(f"the {res.size} learnable positions do not form one range ({res.start}-{res.end})")
+    result = {"law": "window", "formula": "per position p: L_p(x) = E_p + r_p (x/x_max)^-alpha_p; learnable when "
+                                          "the reducible loss r_p = L_p(x_max) - E_p > c(z) se(r_p)",
               "x": options.x, **body, "warnings": warnings, "inputs": inputs_record(options, roles, len(table))}
-    plot = {"kind": "window", "slopes": res.slopes, "se": res.slope_se, "start": res.start, "end": res.end,
+    se = np.where(np.isfinite(res.fits.reducible_se), res.fits.reducible_se, 0.0)
+    plot = {"kind": "window", "slopes": res.fits.reducible, "se": se, "start": res.start, "end": res.end,
             "x": x, "losses": losses, "xlabel": "Token position", "xname": axis_label(options, options.x),
-            "text": (f"learnable window: positions {res.start}-{res.end}" if res.start is not None
+            "ylabel": r"Reducible loss $L_p(x_{max}) - E_p$ [nats]",
+            "text": (f"learnable window: {res.size} positions, {res.start}-{res.end}" if res.size
                      else "no learnable window")}
     return FitOutput(result, plot)
 
@@ -404,7 +440,7 @@ def analyse(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     if len(table) == 0:
         raise ValueError("the runs table is empty (after filters)")
     handlers = {"power": _single, "power-offset": _single, "log": _single, "chinchilla": _chinchilla, "isoflop": _isoflop, "frontier": _frontier, "repetition": _repetition,
-                "proxy": _proxy, "window": _window}
+                "data-constrained": _data_constrained, "proxy": _proxy, "window": _window}
     if options.law not in handlers:
         raise ValueError(f"unknown law {options.law!r}; expected one of {', '.join(ANALYSES)}")
     out = handlers[options.law](table, options)

@@ -18,9 +18,15 @@ Laws (``LAWS``):
     ``L(N, D) = E + A / N^alpha + B / D^beta``
 ``repetition``
     ``L(D, U) = E + B / D'^beta`` with the effective data of data-constrained scaling
-    (Muennighoff et al. 2023) ``D' = U + U R* (1 - exp(-R / R*))``, ``R = D / U - 1``
+    (Muennighoff et al. 2023) ``D' = U_D + U_D R* (1 - exp(-R_D / R*))``, ``U_D = min(U, D)``,
+    ``R_D = D / U_D - 1`` (``D' = D`` up to one epoch)
 ``repetition-n``
     ``L(N, D, U) = E + A / N^alpha + B / D'^beta``
+``data-constrained``
+    ``L(N, D, U) = E + A / N'^alpha + B / D'^beta``, the full law of Muennighoff et al. (2023),
+    eq. (5)-(7), with effective parameters ``N'`` beyond the compute-optimal size for the unique data
+
+The laws of repeated data are defined in :mod:`hepscale.fit.laws_data` and registered here.
 """
 
 from __future__ import annotations
@@ -120,9 +126,15 @@ class Law:
         raise ValueError(f"y_scale must be 'log' or 'linear', got {y_scale!r}")
 
     def predict(self, theta: np.ndarray, X: tuple[np.ndarray, ...]) -> np.ndarray:
-        """Prediction of y at ``X`` (tuple of arrays in the order of :attr:`variables`)."""
+        """Prediction of y at ``X`` (tuple of arrays or numbers in the order of :attr:`variables`).
+
+        The result has the broadcast shape of the arrays of ``X`` (0-d for numbers).
+        """
+        arrays = np.broadcast_arrays(*(np.asarray(x, float) for x in X))
+        shape = arrays[0].shape if arrays else ()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self.linear_model(np.asarray(theta, dtype=float), tuple(np.asarray(x, float) for x in X))[0]
+            y = self.linear_model(np.asarray(theta, dtype=float), tuple(a.ravel() for a in arrays))[0]
+        return y.reshape(shape)
 
     # -- parameters --------------------------------------------------------------------------
     def params(self, theta: np.ndarray) -> dict[str, float]:
@@ -313,112 +325,14 @@ class ChinchillaLaw(Law):
         }
 
 
-class RepetitionLaw(Law):
-    """Data-constrained scaling with effective data ``D' = U + U R* (1 - exp(-R / R*))``.
-
-    ``R = D / U - 1`` is the number of repetitions beyond the first pass, ``U`` the unique
-    tokens (or jets). Repeated data is worth less and less: ``D'`` tends to ``U (1 + R*)``, so
-    repetition can multiply the effective data by at most ``1 + R*`` (the bounded gain factor).
-    ``theta = (ln E, ln B, beta, ln R*)`` (+ ``ln A, alpha`` with ``with_n``).
-    """
-
-    variables = ("D", "U")
-
-    def __init__(self, *, with_n: bool = False) -> None:
-        self.with_n = with_n
-        if with_n:
-            self.name = "repetition-n"
-            self.formula = "L(N, D, U) = E + A / N^alpha + B / D'^beta,  D' = U + U R* (1 - exp(-(D/U - 1) / R*))"
-            self.variables = ("D", "U", "N")
-            self.theta_names = ("e", "b", "beta", "log_R_star", "a", "alpha")
-            self.param_names = ("E", "B", "beta", "R_star", "A", "alpha")
-        else:
-            self.name = "repetition"
-            self.formula = "L(D, U) = E + B / D'^beta,  D' = U + U R* (1 - exp(-(D/U - 1) / R*))"
-            self.theta_names = ("e", "b", "beta", "log_R_star")
-            self.param_names = ("E", "B", "beta", "R_star")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_make_repetition, (self.with_n,))
-
-    @staticmethod
-    def effective_data(D: np.ndarray, U: np.ndarray, R_star: float) -> np.ndarray:
-        """``D' = U + U R* (1 - exp(-R / R*))`` with ``R = D / U - 1`` (same units as D and U)."""
-        D, U = np.asarray(D, float), np.asarray(U, float)
-        R = D / U - 1.0
-        return U * (1.0 + R_star * -np.expm1(-R / R_star))
-
-    def _log_eff(self, r: float, D: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = math.exp(r)
-        R = D / U - 1.0
-        q = -np.expm1(-R / s)  # 1 - exp(-R/s)
-        inner = 1.0 + s * q
-        dinner_dr = s * (q - (1.0 - q) * R / s)  # d(s q)/ds * ds/dr
-        return np.log(U) + np.log(inner), dinner_dr / inner
-
-    def log_model(self, theta, X):
-        D, U = X[0], X[1]
-        e, b, beta, r = theta[:4]
-        lDeff, dlDeff_dr = self._log_eff(r, D, U)
-        terms = [np.full_like(D, e), b - beta * lDeff]
-        if self.with_n:
-            a, alpha = theta[4], theta[5]
-            lN = np.log(X[2])
-            terms.append(a - alpha * lN)
-        f, w = _lse(*terms)
-        cols = [w[0], w[1], -w[1] * lDeff, -w[1] * beta * dlDeff_dr]
-        if self.with_n:
-            cols += [w[2], -w[2] * lN]
-        return f, np.column_stack(cols)
-
-    def params(self, theta):
-        out = {"E": _exp(theta[0]), "B": _exp(theta[1]), "beta": float(theta[2]), "R_star": _exp(theta[3])}
-        if self.with_n:
-            out.update({"A": _exp(theta[4]), "alpha": float(theta[5])})
-        return out
-
-    def theta(self, params):
-        values = [math.log(params["E"]), math.log(params["B"]), params["beta"], math.log(params["R_star"])]
-        if self.with_n:
-            values += [math.log(params["A"]), params["alpha"]]
-        return np.array(values)
-
-    def bounds(self):
-        bounds = [(-30.0, 30.0), (-100.0, 200.0), (0.0, 10.0), (math.log(1e-2), math.log(1e6))]
-        if self.with_n:
-            bounds += [(-100.0, 200.0), (0.0, 10.0)]
-        return bounds
-
-    def starts(self, X, y):
-        lU_med = float(np.median(np.log(X[1])))
-        y_min, y_med = float(np.min(y)), float(np.median(y))
-        rows = []
-        n_axes: list[tuple[float, float]] = [(0.0, 0.0)]
-        if self.with_n:
-            lN_med = float(np.median(np.log(X[2])))
-            n_axes = [(math.log(sa * y_med) + alpha * lN_med, alpha)
-                      for sa, alpha in itertools.product((0.05, 0.3), (0.1, 0.3, 0.6))]
-        for fe, sb, beta, rs, (a, alpha) in itertools.product(
-            (0.2, 0.5, 0.8), (0.1, 0.5), (0.1, 0.3, 0.6, 1.0), (1.0, 5.0, 20.0, 100.0), n_axes
-        ):
-            row = [math.log(fe * y_min), math.log(sb * y_med) + beta * lU_med, beta, math.log(rs)]
-            if self.with_n:
-                row += [a, alpha]
-            rows.append(row)
-        return np.array(rows)
-
-    def derived(self, params):
-        return {"max_gain": 1.0 + params["R_star"]}
-
-
-def _make_repetition(with_n: bool) -> RepetitionLaw:
-    return RepetitionLaw(with_n=with_n)
-
+# the laws of repeated data live in their own module, which builds on the definitions above
+from hepscale.fit.laws_data import DataConstrainedLaw, RepetitionLaw  # noqa: E402
 
 #: the laws by name
 LAWS: dict[str, Law] = {
     law.name: law
-    for law in (PowerLaw(), PowerOffsetLaw(), LogLaw(), ChinchillaLaw(), RepetitionLaw(), RepetitionLaw(with_n=True))
+    for law in (PowerLaw(), PowerOffsetLaw(), LogLaw(), ChinchillaLaw(), RepetitionLaw(), RepetitionLaw(with_n=True),
+                DataConstrainedLaw())
 }
 
 #: the fixed starting grid of the Chinchilla replication (Besiroglu et al. 2024) in

@@ -36,16 +36,23 @@ def cms_label(
     loc: int = 0,
     fontsize: float | None = None,
 ) -> None:
-    """Draw the CMS label on ``ax``.
+    """Draw the experiment label on ``ax``, following the data.
 
     Parameters
     ----------
     label
         Text after "CMS": ``"Simulation"``, ``"Simulation Preliminary"``, ``"Open Data"``, ...
+        A label starting with ``"Pythia"`` (jets generated with the embedded Pythia 8, no detector)
+        names no experiment: it draws "<label> Simulation" instead of "CMS ...".
     com
         Centre-of-mass energy in TeV, shown on the right as ``"(13 TeV)"`` unless ``rlabel`` is given.
     """
     import mplhep
+
+    if label.startswith("Pythia"):
+        kw: dict[str, Any] = {"rlabel": rlabel} if rlabel is not None else {"com": com}
+        mplhep.label.exp_label(exp=label, data=False, ax=ax, loc=loc, **kw)  # data=False adds "Simulation"
+        return
 
     simulation = label.startswith("Simulation")
     text = label[len("Simulation"):].strip() if simulation else label

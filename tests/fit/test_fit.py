@@ -316,10 +316,13 @@ def window_runs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_learnable_window_recovers_planted_window() -> None:
     D, losses = window_runs()
     res = learnable_window(D, losses, n_resamples=100, seed=0)
-    assert (res.start, res.end, res.width) == (6, 25, 20)
-    assert res.gain_fraction > 0.95
-    assert res.ci["start"] == [6.0, 6.0] and res.ci["end"] == [25.0, 25.0]
-    np.testing.assert_allclose(res.slopes[6:26], 0.03, atol=0.002)
+    assert (res.start, res.end, res.size) == (6, 25, 20) and res.positions == list(range(6, 26))
+    low, high = res.ci["size"]
+    assert low <= 20 <= high
+    assert np.all(res.learnable_fraction[6:26] == 1.0)
+    # straight declines in ln D: alpha_p on the lower edge, r_p = slope ln(D_max/D_min) / ((D_max/D_min)^0.05 - 1)
+    assert np.all(res.fits.alpha_bound[6:26] == -1)
+    np.testing.assert_allclose(res.fits.reducible[6:26], 0.03 * math.log(1e3) / (1e3**0.05 - 1.0), rtol=0.05)
 
 
 # -- analyses on tables, bad input ----------------------------------------------------------------
@@ -487,7 +490,9 @@ def test_window_from_study_folder(tmp_path: Path) -> None:
                  "--format", "none"]) == 0
     result = json.loads(out.read_text())
     assert result["x"] == "D"
-    assert (result["params"]["start"], result["params"]["end"], result["params"]["width"]) == (6, 25, 20)
+    assert (result["params"]["start"], result["params"]["end"], result["params"]["size"]) == (6, 25, 20)
+    assert result["window"]["positions"] == list(range(6, 26)) and result["window"]["contiguous"] is True
+    assert len(result["per_position"]["reducible"]) == 40 and result["z"] == 2.0 and result["frac"] == 0.0
 
 
 def test_laws_module_reexports_fitting_and_compute_optimal() -> None:
