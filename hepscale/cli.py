@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokenize": ("hepscale.tokenize", "turn a jet dataset into token arrays for generative models"),
     "train": ("hepscale.train.cli", "train one model (one run) from a config"),
     "sample": ("hepscale.sample", "sample jets from a trained generative model"),
+    "score": ("hepscale.score", "per-jet class probabilities of a jet dataset from a trained tagger"),
     "evaluate": ("hepscale.evaluate", "physics metrics (SWD with floor, JetNet metrics) of a run or sample"),
     "fit": ("hepscale.fit", "fit scaling laws to a runs table"),
     "runs": ("hepscale.runs.cli", "gather every result.json of a study into a runs table"),

@@ -1,6 +1,9 @@
-"""``hepscale evaluate``: SWD (with bootstrap and floor) and per-observable distances of a run's samples.
+"""``hepscale evaluate``: SWD (with bootstrap and floor) and per-observable distances of a run's
+samples; for a tagger run (``task: classification``), the ROC, AUC and background rejections on
+its test split (or on ``--jets``).
 
-See :mod:`hepscale.metrics.evaluate` (library: :func:`~hepscale.metrics.evaluate.evaluate_run`).
+See :mod:`hepscale.metrics.evaluate` (library: :func:`~hepscale.metrics.evaluate.evaluate_run`)
+and :mod:`hepscale.tagging.evaluate` (:func:`~hepscale.tagging.evaluate.evaluate_tagger_run`).
 """
 
 from __future__ import annotations
@@ -17,10 +20,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hepscale evaluate",
         description="SWD (with bootstrap and floor) and per-observable distances of generated jets "
-        "against a reference jet dataset; figures in CMS style.",
+        "against a reference jet dataset; for a tagger run, the ROC, AUC and background rejection at 50%% and "
+        "30%% signal efficiency on its test split; figures in CMS style.",
     )
     parser.add_argument("target", type=Path, help="run directory (with samples.parquet and result.json) or jet dataset")
-    parser.add_argument("--reference", type=Path, required=True, help="reference jet dataset (parquet file or folder)")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="reference jet dataset (parquet file or folder); required for generated jets")
+    parser.add_argument("--jets", type=Path, default=None,
+                        help="tagger runs: labelled jet dataset to evaluate instead of the run's test split")
+    parser.add_argument("--device", default="cpu", help="tagger runs: torch device for scoring (default cpu)")
     parser.add_argument(
         "--n",
         type=int,
@@ -60,6 +68,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from hepscale.metrics.evaluate import evaluate_run
+    from hepscale.tagging.evaluate import evaluate_tagger_run, is_tagger_run
+
+    if is_tagger_run(args.target):
+        record, written = evaluate_tagger_run(
+            args.target, jets=args.jets, bootstraps=args.bootstraps, seed=args.seed, figures=not args.no_figures,
+            label=args.label, com=args.com, device=args.device, progress=args.verbose)
+        for name, m in record["metrics"].items():
+            r50, r30 = m["rejection"].get("0.5"), m["rejection"].get("0.3")
+            print(f"{name} vs {record['classes'][0]} ({m['n_signal']} + {m['n_background']} jets of {record['jets']}): "
+                  f"AUC {m['auc']:.4f}, rejection at 50% {r50 if r50 is None else f'{r50:.4g}'}, "
+                  f"at 30% {r30 if r30 is None else f'{r30:.4g}'}")
+        print(f"written: {written}")
+        return 0
+    if args.reference is None:
+        raise ValueError("--reference: a reference jet dataset is required to evaluate generated jets")
 
     names = [n.strip() for n in args.observables.split(",") if n.strip()]
     record, written = evaluate_run(

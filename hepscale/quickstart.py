@@ -1,10 +1,17 @@
-"""``hepscale quickstart``: the small phase-1 scaling study, from nothing, on 2 CPU cores.
+"""``hepscale quickstart``: a small scaling study, from nothing, on 2 CPU cores.
 
-By default it runs ``configs/studies/generation_phase1_cpu.yaml`` with the local executor:
-Pythia 8 ttbar and QCD events, AK8 jets with the coffea/fastjet processor on dask, tokens,
-four GPT sizes (Pico, XXS, XS, S: 1.9 orders of magnitude in non-embedding parameters),
-samples, SWD with its floor, the fits of loss vs N and of SWD vs loss, figures and a summary
-table. It is resumable: a re-run continues where an interrupted one stopped.
+By default (``--study generation``) it runs ``configs/studies/generation_phase1_cpu.yaml`` with
+the local executor: Pythia 8 ttbar and QCD events, AK8 jets with the coffea/fastjet processor on
+dask, tokens, four GPT sizes (Pico, XXS, XS, S: 1.9 orders of magnitude in non-embedding
+parameters), samples, SWD with its floor, the fits of loss vs N and of SWD vs loss, figures and a
+summary table.
+
+``--study tagging`` runs ``configs/studies/tagging_cpu.yaml``: the same Pythia 8 events, top vs
+QCD jets split by truth label (train / validation / test, balanced), particle-transformer taggers
+over model size, jet budget and input feature set, their test-split AUC and background rejection,
+the fit of loss vs jets seen, the rejection-vs-loss relation, figures and a summary table.
+
+Both are resumable: a re-run continues where an interrupted one stopped.
 
 ``--jets-only`` runs just the jet data path (generate -> process -> observables by truth label,
 CMS-style figures) in about a minute.
@@ -31,7 +38,7 @@ from hepscale.resources import project_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PROCESSES", "QUICKSTART_STUDY", "main", "run_quickstart", "run_quickstart_study", "summary_table"]
+__all__ = ["PROCESSES", "QUICKSTART_STUDIES", "QUICKSTART_STUDY", "main", "run_quickstart", "run_quickstart_study", "summary_table"]
 
 PROCESSES = ("ttbar", "qcd")
 
@@ -104,31 +111,44 @@ def run_quickstart(
     }
 
 
-#: the study the quickstart runs, relative to the project root
-QUICKSTART_STUDY = Path("configs") / "studies" / "generation_phase1_cpu.yaml"
+#: the studies the quickstart runs (``--study``), relative to the project root
+QUICKSTART_STUDIES: dict[str, Path] = {
+    "generation": Path("configs") / "studies" / "generation_phase1_cpu.yaml",
+    "tagging": Path("configs") / "studies" / "tagging_cpu.yaml",
+}
+#: the default study of the quickstart
+QUICKSTART_STUDY = QUICKSTART_STUDIES["generation"]
 
 
 def run_quickstart_study(
-    output: Path, *, processor_factory: Callable[[], Any], jobs: int = 2, progress: bool = True
+    output: Path, *, processor_factory: Callable[[], Any], jobs: int = 2, progress: bool = True,
+    study: str = "generation",
 ) -> dict[str, Any]:
-    """Run the CPU phase-1 study into ``output``; returns :func:`hepscale.study.run_study`'s record.
+    """Run a CPU study (a key of :data:`QUICKSTART_STUDIES`) into ``output``; returns
+    :func:`hepscale.study.run_study`'s record.
 
     The study config and its training config come from the working directory, else from the
     package (:func:`hepscale.resources.project_file`).
     """
     from hepscale.study import load_study, run_study
 
-    study = load_study(project_file(QUICKSTART_STUDY))
-    train_config = project_file(study.train.config)
-    study = dataclasses.replace(study, train=dataclasses.replace(study.train, config=str(train_config)))
-    return run_study(study, jobs=jobs, progress=progress, output=output, processor_factory=processor_factory)
+    if study not in QUICKSTART_STUDIES:
+        raise ValueError(f"unknown quickstart study {study!r}; expected one of {', '.join(QUICKSTART_STUDIES)}")
+    config = load_study(project_file(QUICKSTART_STUDIES[study]))
+    train_config = project_file(config.train.config)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, config=str(train_config)))
+    return run_study(config, jobs=jobs, progress=progress, output=output, processor_factory=processor_factory)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``hepscale quickstart``: the phase-1 CPU study, or with ``--jets-only`` the jet data path."""
+    """``hepscale quickstart``: a CPU study (generation or tagging), or with ``--jets-only`` the jet data path."""
     parser = argparse.ArgumentParser(prog="hepscale quickstart", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--study", choices=tuple(QUICKSTART_STUDIES), default="generation",
+                        help="which study: generation (jet generation, about 15 min) or tagging (top vs QCD "
+                             "tagging, under 10 min); default generation")
     parser.add_argument("--output", type=Path, default=None,
-                        help="output folder (default hepscale-output/quickstart, or .../quickstart-jets with --jets-only)")
+                        help="output folder (default hepscale-output/quickstart, hepscale-output/quickstart-tagging "
+                             "with --study tagging, or .../quickstart-jets with --jets-only)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="runs (and dask workers) at once (default 2)")
     parser.add_argument("--jets-only", action="store_true", help="only the jet data path (about a minute)")
     parser.add_argument("--events", type=int, default=2000, help="--jets-only: events per process (default 2000)")
@@ -150,8 +170,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.jets_only:
         from hepscale.study import print_summary
 
-        out = run_quickstart_study(args.output or Path("hepscale-output/quickstart"), processor_factory=JetProcessor,
-                                   jobs=args.jobs, progress=not args.no_progress)
+        default = "hepscale-output/quickstart" + ("" if args.study == "generation" else f"-{args.study}")
+        out = run_quickstart_study(args.output or Path(default), processor_factory=JetProcessor,
+                                   jobs=args.jobs, progress=not args.no_progress, study=args.study)
         print_summary(out)
         return 1 if out["failed"] or out["interrupted"] else 0
     output = args.output or Path("hepscale-output/quickstart-jets")

@@ -1,6 +1,9 @@
 """Coffea processor: PF candidates -> AK8 jets -> observables, truth labels, histograms, cutflow.
 
-Works on CMS (PF)NanoAOD files and on the NanoAOD-like files of ``hepscale generate``.
+Works on CMS (PF)NanoAOD files and on the NanoAOD-like files of ``hepscale generate``. The
+constituents keep ``pdgId``, ``charge`` and, where the file has them, the track impact
+parameters ``d0, dz`` and their uncertainties ``d0Err, dzErr`` (cm; constituent fields
+``d0, dz, d0err, dzerr``).
 ``process(events)`` is stateless; it returns ``{dataset: {"jets": ak.Array, "hists": {...},
 "cutflow": {...}}}``, and everything but ``jets`` accumulates with ``coffea.processor.accumulate``.
 A NaN or infinite PF candidate kinematic value, PUPPI weight or ``genWeight`` raises
@@ -20,6 +23,7 @@ from hepscale.errors import DataError
 from hepscale.jets.clustering import cluster_jets
 from hepscale.jets.config import JetProcessorConfig
 from hepscale.jets.dataset import build_jets
+from hepscale.jets.processing import PFCANDS_OPTIONAL_FIELDS
 from hepscale.jets.truth import truth_labels
 from hepscale.plotting.labels import OBSERVABLE_LABELS
 
@@ -90,7 +94,7 @@ class JetProcessor(processor.ProcessorABC):
         if self.config.puppi == "on" or (self.config.puppi == "auto" and "puppiWeight" in pf.fields):
             weight = _field(pf, "puppiWeight", "PFCands_puppiWeight", filename)
         fields = {"pt": pt, "eta": eta, "phi": phi, "mass": mass}
-        for name, key in (("pid", "pdgId"), ("charge", "charge"), ("d0", "d0"), ("dz", "dz")):
+        for name, key in (("pid", "pdgId"), ("charge", "charge"), *PFCANDS_OPTIONAL_FIELDS.items()):
             if key in pf.fields:
                 fields[name] = _field(pf, key, f"PFCands_{key}", filename)
         cands = ak.zip({k: ak.without_parameters(v) for k, v in fields.items()})

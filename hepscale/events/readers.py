@@ -9,12 +9,14 @@ every other source; the source's own jet-level values are not used.
 - JetClass (tree ``tree``): constituents from ``part_px, part_py, part_pz, part_energy``,
   ``part_charge``, the particle-type flags ``part_is*`` (turned into PDG ids: e, mu with the
   sign of the charge, photon 22, charged hadron +-211, neutral hadron 130) and
-  ``part_d0val, part_dzval`` (mm in JetClass, converted to cm as in NanoAOD). Labels:
+  ``part_d0val, part_dzval`` with their uncertainties ``part_d0err, part_dzerr`` (mm in
+  JetClass, converted to cm as in NanoAOD: constituent fields ``d0, dz, d0err, dzerr``). Labels:
   JetClass-I one-hot ``label_*`` -> :data:`hepscale.jets.dataset.LABELS` (same order);
   JetClass-II integer ``jet_label`` kept as is (``label_scheme: jetclass2`` in the metadata).
 - Aspen Open Jets (HDF5): ``PFCands`` (N, 150, 11: px, py, pz, E, d0, d0Err, dz, dzErr, charge,
-  pdgId, PUPPI weight; zero-padded, entries with E = 0 are padding), ``event_info`` (run, lumi,
-  event). Four-momenta are multiplied by the PUPPI weight (CMS AK8 jets are PUPPI jets;
+  pdgId, PUPPI weight; zero-padded, entries with E = 0 are padding; d0, dz and their
+  uncertainties in cm, stored as ``d0, d0err, dz, dzerr``), ``event_info`` (run, lumi, event).
+  Four-momenta are multiplied by the PUPPI weight (CMS AK8 jets are PUPPI jets;
   ``puppi=False`` to keep them unweighted); candidates of weight 0 are dropped. Labels are -1
   (collision data).
 """
@@ -40,6 +42,10 @@ JETCLASS1_LABELS = tuple(f"label_{name}" for name in LABELS)
 _JETCLASS_PARTICLES = ("part_px", "part_py", "part_pz", "part_energy")
 _ASPEN_KEYS = ("PFCands", "event_info")
 _MM_TO_CM = 0.1
+#: constituent field -> JetClass branch (mm), one per :data:`hepscale.jets.dataset.OPTIONAL_CONSTITUENT_FIELDS`
+_JETCLASS_DISPLACEMENT = {"d0": "part_d0val", "dz": "part_dzval", "d0err": "part_d0err", "dzerr": "part_dzerr"}
+#: constituent field -> column of Aspen Open Jets' PFCands (cm)
+_ASPEN_DISPLACEMENT = {"d0": 4, "dz": 6, "d0err": 5, "dzerr": 7}
 
 
 class SourceError(DatasetError):
@@ -82,7 +88,7 @@ def read_jetclass(path: str | os.PathLike[str], *, max_constituents: int = 128, 
             scheme, label_branches = "jetclass", list(JETCLASS1_LABELS)
         else:
             raise SourceError(f"{p}: no truth label: expected jet_label (JetClass-II) or {', '.join(JETCLASS1_LABELS)}")
-        optional = [b for b in ("part_charge", "part_d0val", "part_dzval", "part_isElectron", "part_isMuon",
+        optional = [b for b in ("part_charge", *_JETCLASS_DISPLACEMENT.values(), "part_isElectron", "part_isMuon",
                                 "part_isPhoton", "part_isChargedHadron", "part_isNeutralHadron") if b in keys]
         try:
             a = t.arrays(list(_JETCLASS_PARTICLES) + optional + label_branches)
@@ -104,10 +110,9 @@ def read_jetclass(path: str | os.PathLike[str], *, max_constituents: int = 128, 
             + 130 * a.part_isNeutralHadron
         )
         fields["pid"] = ak.values_astype(pid, np.int64)
-    if "part_d0val" in optional:
-        fields["d0"] = a.part_d0val * _MM_TO_CM
-    if "part_dzval" in optional:
-        fields["dz"] = a.part_dzval * _MM_TO_CM
+    for name, branch in _JETCLASS_DISPLACEMENT.items():
+        if branch in optional:
+            fields[name] = a[branch] * _MM_TO_CM
     cons = ak.zip(fields)
     empty = ak.num(cons, axis=1) == 0
     if ak.any(empty):
@@ -156,7 +161,7 @@ def read_aspen(path: str | os.PathLike[str], *, max_constituents: int = 128, pup
     cons = ak.unflatten(
         ak.zip({
             "px": sel[:, 0] * w, "py": sel[:, 1] * w, "pz": sel[:, 2] * w, "energy": sel[:, 3] * w,
-            "d0": sel[:, 4], "dz": sel[:, 6],
+            **{name: sel[:, column] for name, column in _ASPEN_DISPLACEMENT.items()},
             "charge": sel[:, 8].astype(np.int64), "pid": sel[:, 9].astype(np.int64),
         }),
         counts,

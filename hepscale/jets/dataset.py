@@ -9,8 +9,12 @@ Schema (units GeV, radians):
   of the jet in its event, pT ordered);
 - ``constituents``: a list per jet sorted by descending pT, at most ``max_constituents``
   (default 128), of records ``pt, eta, phi, deta, dphi, energy, pid, charge`` and, where
-  the source has them, ``d0, dz`` (cm). ``deta = eta - jet eta`` and ``dphi`` is the
-  azimuthal difference to the jet axis wrapped into [-pi, pi).
+  every input of the dataset has them, the track impact parameters ``d0, dz`` and their
+  uncertainties ``d0err, dzerr`` (all in cm, as in NanoAOD; :data:`OPTIONAL_CONSTITUENT_FIELDS`),
+  as the source stores them for particles without a track: 0 in JetClass, -1 in (PF)NanoAOD
+  (neutral candidates and charged ones without track details).
+  ``deta = eta - jet eta`` and ``dphi`` is the azimuthal difference to the jet axis wrapped
+  into [-pi, pi).
 
 Observables are computed from all constituents before truncation. Provenance (inputs,
 cutflow, generator settings, code version) is stored as JSON under the key ``hepscale``
@@ -54,7 +58,9 @@ LABEL_NAMES: dict[int, str] = {v: k for k, v in LABELS.items()}
 
 JET_FIELDS = OBSERVABLES + ("label", "source", "event", "jet_index")
 CONSTITUENT_FIELDS = ("pt", "eta", "phi", "deta", "dphi", "energy", "pid", "charge")
-OPTIONAL_CONSTITUENT_FIELDS = ("d0", "dz")
+#: constituent fields stored where every input has them (cm): impact parameters and their uncertainties; the
+#: one definition, used by the readers and the processing as well
+OPTIONAL_CONSTITUENT_FIELDS = ("d0", "dz", "d0err", "dzerr")
 
 _META_KEY = b"hepscale"
 
@@ -95,7 +101,8 @@ def build_jets(
     ----------
     constituents
         Awkward array (n_jets, var) of records with ``pt, eta, phi`` and ``mass`` or
-        ``energy`` (or ``px, py, pz, energy``); optional ``pid, charge, d0, dz``.
+        ``energy`` (or ``px, py, pz, energy``); optional ``pid, charge`` and
+        :data:`OPTIONAL_CONSTITUENT_FIELDS` (``d0, dz, d0err, dzerr``, cm).
     label, event, jet_index
         Scalar or array of shape (n_jets,).
     source

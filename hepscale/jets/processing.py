@@ -52,6 +52,7 @@ from hepscale.jets._parts import (
     settings_key,
     write_accumulator,
 )
+from hepscale.jets.dataset import OPTIONAL_CONSTITUENT_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,9 @@ __all__ = ["Chunk", "FileCheck", "ProcessingError", "check_file", "make_chunks",
 
 #: branches every input needs (PF candidates); pfnano mode needs the FatJet links too
 REQUIRED_BRANCHES = ("PFCands_pt", "PFCands_eta", "PFCands_phi", "PFCands_mass")
-#: constituent fields stored where the input has them
-OPTIONAL_CONSTITUENT_FIELDS = ("d0", "dz")
+#: PF candidate field (``PFCands_<name>`` branch, cm) of each optional constituent field of the jet dataset
+#: (:data:`hepscale.jets.dataset.OPTIONAL_CONSTITUENT_FIELDS`, in that order)
+PFCANDS_OPTIONAL_FIELDS = {"d0": "d0", "dz": "dz", "d0err": "d0Err", "dzerr": "dzErr"}
 PFNANO_BRANCHES = ("FatJetPFCands_jetIdx", "FatJetPFCands_pFCandsIdx")
 
 
@@ -122,7 +124,7 @@ def check_file(path: str | os.PathLike[str], *, constituents: str = "recluster",
             if missing:
                 return FileCheck(p, error=f"{p}: tree {tree!r} lacks branch(es) {', '.join(missing)}")
             schema = "PFNanoAODSchema" if "FatJetPFCands_jetIdx" in keys else "NanoAODSchema"
-            optional = tuple(f for f in OPTIONAL_CONSTITUENT_FIELDS if f"PFCands_{f}" in keys)
+            optional = tuple(f for f, name in PFCANDS_OPTIONAL_FIELDS.items() if f"PFCands_{name}" in keys)
             return FileCheck(p, entries=int(t.num_entries), schema=schema, optional_fields=optional)
     except Exception as err:  # uproot raises many types for corrupt or truncated files
         return FileCheck(p, error=f"{p}: not a readable ROOT file ({type(err).__name__}: {err})")
@@ -348,7 +350,7 @@ def process_files(
 
 
 def _constituent_fields(checks: Sequence[FileCheck]) -> list[str] | None:
-    """Constituent fields of the merged dataset: optional ones (d0, dz) only where every input has them."""
+    """Constituent fields of the merged dataset: the optional ones (d0, dz, d0err, dzerr) where every input has them."""
     from hepscale.jets.dataset import CONSTITUENT_FIELDS
 
     if not checks:

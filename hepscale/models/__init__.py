@@ -3,7 +3,10 @@
 - :mod:`~hepscale.models.sizes`: :class:`GPTConfig`, the size table (Pico ... XXL) and parameter
   counts, without torch;
 - :mod:`~hepscale.models.gpt`: the model (torch, nanoGPT style, KV cache);
-- :mod:`~hepscale.models.sampling`: sampling and exact log-likelihoods of a run (``hepscale sample``).
+- :mod:`~hepscale.models.sampling`: sampling and exact log-likelihoods of a run (``hepscale sample``);
+- :mod:`~hepscale.models.tagger_sizes`: :class:`TaggerConfig`, the tagger size table (Pico ... XL)
+  and its parameter and FLOP counts, without torch;
+- :mod:`~hepscale.models.tagger`: the particle-transformer jet tagger (torch).
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ _EXPORTS = {
     "sample_jets": "hepscale.models.sampling",
     "log_likelihood": "hepscale.models.sampling",
     "jet_log_likelihood": "hepscale.models.sampling",
+    "TaggerConfig": "hepscale.models.tagger_sizes",
+    "tagger_sizes": "hepscale.models.tagger_sizes",
+    "tagger_config": "hepscale.models.tagger_sizes",
+    "ParticleTransformer": "hepscale.models.tagger",
+    "pairwise_features": "hepscale.models.tagger",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,7 +5,7 @@
     hepscale study plan    STUDY.yaml                      # the runs, their N, D, U, epochs, steps, C
     hepscale study run     STUDY.yaml --local [-j N]       # everything, here, resumable
     hepscale study condor  STUDY.yaml [--site S] [--submit] [--test]   # the same jobs as an HTCondor DAG
-    hepscale study prepare STUDY.yaml                      # data only (generate -> process -> tokenize)
+    hepscale study prepare STUDY.yaml                      # data only (generate -> process -> tokenize/split)
     hepscale study collect STUDY_DIR                       # runs table (parquet + CSV)
 
 The command layer of :mod:`hepscale.study`: argument parsing, printing and logging set-up
@@ -47,7 +47,7 @@ COMMAND_HELP = {
     "plan": "expand the grid and print the runs with N, D, U, epochs, steps, C",
     "run": "run the study here (resumable)",
     "condor": "write (and with --submit, submit) the study as an HTCondor DAG",
-    "prepare": "generate, process and tokenize the study's data (cached)",
+    "prepare": "generate, process and tokenize (tagging: split into classes) the study's data (cached)",
     "collect": "write the runs table of a study folder (runs.parquet, runs.csv)",
 }
 
@@ -148,7 +148,7 @@ def _prepare(args: argparse.Namespace) -> int:
     with study_lock(root):
         write_study_files(study, Path(root), runs)
         paths = prepare(study, root, jobs=args.jobs, progress=not args.no_progress, processor_factory=_jet_processor)
-    print(f"data ready in {root}: tokens {paths['tokens']}, reference {paths['reference']}")
+    print(f"data ready in {root}: " + ", ".join(f"{k} {v}" for k, v in paths.items() if k != "jets"))
     return EXIT_OK
 
 

@@ -2,8 +2,10 @@
 
 - ``runs.parquet``, ``runs.csv``: the runs table (:func:`hepscale.runs.table.gather_runs`),
   restricted to the runs of ``plan.json``; a run counts when it is finished;
-- ``summary.txt``: one line per run (N, D, C, loss, SWD and floor);
-- ``figures/swd_vs_N.{pdf,png}``: SWD against N with the floor band;
+- ``summary.txt``: one line per run (N, D, C, loss, SWD and floor; a tagging study: feature
+  set, P, N, D, U, C, losses, AUC and background rejection, :mod:`hepscale.study.tagging_results`);
+- ``figures/swd_vs_N.{pdf,png}``: SWD against N with the floor band (a tagging study: loss
+  against D and C per feature set, background rejection against loss);
 - ``fits/<name>.json`` (+ figures): ``python -m hepscale.fit`` outputs (run by the executor
   or the DAG, see :func:`hepscale.study.commands.job_commands`).
 """
@@ -137,23 +139,33 @@ def plot_swd_vs_n(table: Any, path: str | os.PathLike[str], *, label: str = "Sim
 
 
 def study_outputs(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Summary table (``summary.txt``) and ``figures/swd_vs_N`` of a collected study.
+    """Summary table (``summary.txt``) and figures of a collected study: ``figures/swd_vs_N``, or
+    for a tagging study those of :func:`hepscale.study.tagging_results.tagging_figures`.
 
     Returns
     -------
     dict
-        ``summary`` (text), ``summary_file`` (path) and ``figures`` (paths; empty when no run
-        was evaluated).
+        ``summary`` (text), ``summary_file`` (path) and ``figures`` (paths; empty when no
+        generation run was evaluated).
     """
     import pandas as pd
 
     from hepscale._io import atomic_write_text
+    from hepscale.study.tagging_results import (
+        figure_label,
+        is_tagging_table,
+        tagging_figures,
+        tagging_summary_table,
+    )
 
     root = Path(study_dir)
     table = pd.read_parquet(root / RUNS_PARQUET)
-    text = summary_table(table)
+    tagging = is_tagging_table(table)
+    text = tagging_summary_table(table) if tagging else summary_table(table)
     atomic_write_text(root / SUMMARY_TXT, text + "\n")
     out: dict[str, Any] = {"summary": text, "summary_file": str(root / SUMMARY_TXT), "figures": []}
-    if "evaluation.swd.mean" in table.columns:
-        out["figures"] = [str(f) for f in plot_swd_vs_n(table, root / SWD_FIGURE)]
+    if tagging:
+        out["figures"] = [str(f) for f in tagging_figures(table, root)]
+    elif "evaluation.swd.mean" in table.columns:
+        out["figures"] = [str(f) for f in plot_swd_vs_n(table, root / SWD_FIGURE, label=figure_label(root))]
     return out

@@ -21,7 +21,7 @@ from typing import Any
 from hepscale.runs.folder import RunFolder
 from hepscale.study.commands import job_commands
 from hepscale.study.config import StudyConfig
-from hepscale.study.data import TOKENS_INFO, data_paths
+from hepscale.study.data import TAGGING_INFO, TOKENS_INFO, data_paths
 from hepscale.study.folder import STUDY_YAML, TRAIN_YAML, study_lock, write_study_files
 from hepscale.study.grid import Run, expand_runs
 
@@ -46,7 +46,8 @@ def write_condor(
     """Write the study's HTCondor files into the study folder, checked with ``htcondor2``.
 
     Written: ``study.dag`` (prepare -> train -> sample -> evaluate -> collect -> fit, one node
-    per job with ``RETRY``), the node descriptions ``KIND.sub``, for each kind a standalone
+    per job with ``RETRY``; a tagging study has no sample nodes and transfers its tagging
+    dataset instead of tokens), the node descriptions ``KIND.sub``, for each kind a standalone
     ``KIND.queue.sub`` with ``queue job_id, args from KIND.queue.items``, the wrapper
     ``hepscale_job.sh`` and ``logs/``. Training jobs declare ``checkpoint_exit_code`` and
     transfer their run folder on eviction; resources, container image and accounting group
@@ -119,14 +120,22 @@ def _write_condor(study: StudyConfig, root: Path, runs: list[Run], *, site: str 
     paths = data_paths(study)
     d = study.data
     external = [*d.events, *([d.jets] if d.jets else []), *([d.process.config] if d.process.config else [])]
-    reference = paths["reference"]
     inputs: dict[str, list[str]] = {  # paths from outside: a '$' in them is written as HTCondor's literal dollar
         "prepare": [STUDY_YAML, TRAIN_YAML, *[condor_literal(Path(p).resolve(), what="input file") for p in external]],
-        "train": [TRAIN_YAML, paths["tokens"]],
-        "sample": [_RUN],
-        "evaluate": [f"{_RUN}/{RunFolder.SAMPLES}", f"{_RUN}/{RunFolder.RESULT}",
-                     condor_literal(reference, what="data.reference") if Path(reference).is_absolute() else reference],
     }
+    if study.task == "tagging":  # the tagging splits instead of tokens; the ROC needs the run and the test split
+        prepared = paths["tagging"], TAGGING_INFO
+        inputs.update({"train": [TRAIN_YAML, paths["tagging"]], "evaluate": [_RUN, paths["tagging"]]})
+    else:
+        prepared = paths["tokens"], TOKENS_INFO
+        reference = paths["reference"]
+        inputs.update({
+            "train": [TRAIN_YAML, paths["tokens"]],
+            "sample": [_RUN],
+            "evaluate": [f"{_RUN}/{RunFolder.SAMPLES}", f"{_RUN}/{RunFolder.RESULT}",
+                         condor_literal(reference, what="data.reference") if Path(reference).is_absolute()
+                         else reference],
+        })
     outputs = {"prepare": "data", "sample": f"{_RUN}/{RunFolder.SAMPLES}",
                "evaluate": f"{_RUN}/{RunFolder.RESULT}" + (f", {_RUN}/{RunFolder.EVALUATION}"
                                                           if study.evaluation.figures else "")}
@@ -152,8 +161,8 @@ def _write_condor(study: StudyConfig, root: Path, runs: list[Run], *, site: str 
         stages.append((kind, desc, jobs, edge))
         submit_files[kind] = str(write_queue_file(root, f"{kind}.queue", desc, jobs))
         previous = kind
-    if not prepare_node and not (root / paths["tokens"] / TOKENS_INFO).is_file():
+    if not prepare_node and not (root / prepared[0] / prepared[1]).is_file():
         logger.warning("no prepare node, and %s does not exist yet: run 'hepscale study prepare' first",
-                       root / paths["tokens"])
+                       root / prepared[0])
     dag = write_dag(root, stages, dag_name=DAG_FILE)
     return {"dag": str(dag), "submit": submit_files, "jobs": {k: len(j) for k, _, j, _ in stages}}

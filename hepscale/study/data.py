@@ -1,9 +1,12 @@
 """The identity of a study's data: settings hashes of the data steps and where the data lies.
 
-The study folder's ``data/`` holds ``events/*.root`` (generated), ``jets/`` (processed),
-``tokens-<hash>/`` and ``reference-<hash>.parquet`` (the held-out validation jets of the
-token split, the reference of the SWD). The hash of the token folder comes from every setting
-upstream (generator, processor, tokenizer), so a run whose data changes gets a new run id.
+The study folder's ``data/`` holds ``events/*.root`` (generated), ``jets/`` (processed) and,
+for a generation study, ``tokens-<hash>/`` and ``reference-<hash>.parquet`` (the held-out
+validation jets of the token split, the reference of the SWD); for a tagging study,
+``tagging-<hash>/`` (the train/validation/test splits of the classes,
+:func:`hepscale.tagging.data.prepare_tagging_data`). The hash of the token or tagging folder
+comes from every setting upstream (generator, processor, tokenizer or tagging section), so a
+run whose data changes gets a new run id.
 
 Inputs outside the study folder (``data.events``, ``data.jets``, ``data.reference``) are
 identified by their absolute path (a study can be planned before they exist): use a new path
@@ -21,10 +24,13 @@ from typing import Any
 from hepscale.config import load_config, to_dict
 from hepscale.study.config import StudyConfig
 
-__all__ = ["TOKENS_INFO", "JETS_FILE", "data_keys", "data_paths", "generator_configs"]
+__all__ = ["TOKENS_INFO", "TAGGING_INFO", "JETS_FILE", "data_keys", "data_paths", "generator_configs", "figure_label",
+           "label_for_data"]
 
 #: the description of a token dataset (:func:`hepscale.tokens.tokenizer.tokenize_dataset`)
 TOKENS_INFO = "tokenizer.json"
+#: the description of a tagging dataset (:func:`hepscale.tagging.data.prepare_tagging_data`), written last
+TAGGING_INFO = "info.json"
 #: the processed jets of a study, relative to the study folder
 JETS_FILE = "data/jets/jets.parquet"
 
@@ -55,7 +61,8 @@ def generator_configs(study: StudyConfig) -> list[Any]:
 
 
 def data_keys(study: StudyConfig) -> dict[str, str]:
-    """Settings hashes (12 hex digits) of the data steps: ``jets`` (source + processing) and ``tokens``."""
+    """Settings hashes (12 hex digits) of the data steps: ``jets`` (source + processing) and
+    ``tokens`` (generation) or ``tagging`` (tagging)."""
     d = study.data
     if d.jets:
         jets_key = _hash({"jets": _file_identity(d.jets)})
@@ -65,19 +72,44 @@ def data_keys(study: StudyConfig) -> dict[str, str]:
         else:
             source = [_file_identity(f) for f in d.events]
         jets_key = _hash({"source": source, "process": _process_config(study), "chunksize": d.process.chunksize})
+    if study.task == "tagging":
+        assert d.tagging is not None
+        return {"jets": jets_key, "tagging": _hash({"jets": jets_key, "tagging": to_dict(d.tagging)})}
     from hepscale.tokens.tokenizer import TokenizerConfig
 
-    tokens_key = _hash({"jets": jets_key, "tokenizer": to_dict(TokenizerConfig(**d.tokenizer))})
+    tokens_key = _hash({"jets": jets_key, "tokenizer": to_dict(TokenizerConfig(**(d.tokenizer or {})))})
     return {"jets": jets_key, "tokens": tokens_key}
 
 
 def data_paths(study: StudyConfig) -> dict[str, str]:
-    """Paths of the data: ``jets``, ``tokens`` and ``reference``, relative to the study folder
-    (or absolute for external inputs)."""
+    """Paths of the data, relative to the study folder (or absolute for external inputs):
+    ``jets``, and ``tokens`` and ``reference`` (generation) or ``tagging`` (tagging)."""
     keys = data_keys(study)
     d = study.data
+    jets = str(Path(d.jets).resolve()) if d.jets else JETS_FILE
+    if study.task == "tagging":
+        return {"jets": jets, "tagging": f"data/tagging-{keys['tagging']}"}
     return {
-        "jets": str(Path(d.jets).resolve()) if d.jets else JETS_FILE,
+        "jets": jets,
         "tokens": f"data/tokens-{keys['tokens']}",
         "reference": str(Path(d.reference).resolve()) if d.reference else f"data/reference-{keys['tokens']}.parquet",
     }
+
+
+def figure_label(study: StudyConfig) -> str:
+    """The experiment label of the study's figures (:func:`hepscale.plotting.style.cms_label`):
+    ``study.label`` when set, else following the data: ``"Pythia 8"`` for jets generated with the
+    embedded Pythia 8 (no detector, no experiment named), ``"Open Data"`` for CMS NanoAOD files
+    processed by the study (``data.events``), ``"Simulation"`` for an existing jet dataset
+    (``data.jets``; set ``label`` for collision data or a non-CMS simulation)."""
+    return label_for_data(study.label, generated=study.data.generate is not None, events=bool(study.data.events))
+
+
+def label_for_data(label: str | None, *, generated: bool, events: bool) -> str:
+    """The rule of :func:`figure_label` on the raw settings (also for a study folder's
+    ``study.yaml`` read without validation)."""
+    if label:
+        return str(label)
+    if generated:
+        return "Pythia 8"
+    return "Open Data" if events else "Simulation"

@@ -1,15 +1,17 @@
 """The local executor: ``study run --local`` runs every job of :func:`job_commands` here.
 
 Data preparation runs in-process (the same :func:`hepscale.study.prepare.prepare` that the
-``study prepare`` job calls); each run's pipeline (train -> sample -> evaluate) runs its jobs
-as ``python -m hepscale ARGS`` subprocesses in the study folder (:mod:`hepscale.study._jobs`),
-``jobs`` runs at once; then the runs table is collected, the summary and figure written and the
-fits run. A fit whose law needs more runs than the table holds is skipped with a warning.
+``study prepare`` job calls); each run's pipeline (train -> sample -> evaluate; a tagging run:
+train -> evaluate) runs its jobs as ``python -m hepscale ARGS`` subprocesses in the study folder
+(:mod:`hepscale.study._jobs`), ``jobs`` runs at once; then the runs table is collected, the
+fits run and the summary and figures written. A fit whose law needs more runs than the table
+holds is skipped with a warning.
 
 A step is skipped when it is done, as its run folder (:class:`hepscale.runs.folder.RunFolder`)
 says: trained when the run is finished (``result.json`` exists, written last and atomically
 by the trainer), sampled when its samples have the study's size and seed, evaluated when its
-result holds an SWD with the study's settings (and the samples were not just redrawn). So an
+result holds an SWD with the study's settings (and the samples were not just redrawn; a tagger
+run: the ``evaluation`` record of its ROC with the study's resamples and seed). So an
 interrupted study re-run continues where it stopped and never collects a half-written run. A
 step that fails is retried up to ``retries`` times and reported with its log path.
 
@@ -77,8 +79,14 @@ def _evaluated(run: RunFolder, study: StudyConfig) -> bool:
         result = run.read_result()
     except (OSError, DataError):
         return False
-    swd = result.get("evaluation", {}).get("swd", {})
     e = study.evaluation
+    record = result.get("evaluation") or {}
+    if study.task == "tagging":  # the ROC record of hepscale.tagging.evaluate, with the study's settings
+        from hepscale.tagging.evaluate import EVALUATION_KIND
+
+        return (record.get("kind") == EVALUATION_KIND and record.get("n_bootstraps") == e.bootstraps
+                and record.get("seed") == e.seed and bool(record.get("figures")))
+    swd = record.get("swd", {})
     return swd.get("n_jets") == e.n and swd.get("n_bootstraps") == e.bootstraps
 
 
@@ -218,7 +226,8 @@ def run_study(
         ``interrupted`` (run ids: stopped, or their folder held by another trainer), ``table``
         (paths, or None), ``fits`` (name -> JSON path, or what happened), ``fits_failed`` and
         ``fits_skipped`` (names; skipped: too few runs for the law), ``summary`` (text of
-        ``summary.txt``), ``figures`` (``figures/swd_vs_N``), ``seconds``.
+        ``summary.txt``), ``figures`` (paths: ``figures/swd_vs_N``; tagging, see
+        :func:`hepscale.study.collect.study_outputs`), ``seconds``.
 
     Raises
     ------
@@ -264,13 +273,13 @@ def _run_locked(study: StudyConfig, root: Path, runs: Sequence[Run], *, jobs: in
         fit_out: dict[str, Any] = {"fits": {}, "failed": [], "skipped": []}
         if any(RunFolder.in_study(root, r.run_id).finished for r in runs):
             table = collect(root)
-            try:
+            if fits and not interrupted:
+                fit_out = _run_fits(ex, root, commands["fit"])
+            try:  # after the fits: the figures draw them where they exist
                 outputs = study_outputs(root)
             except (StudyError, ValueError, KeyError) as err:  # a figure is not worth failing the study for
                 logger.warning("summary/figures of %s: %s", root, err)
                 outputs = {}
-            if fits and not interrupted:
-                fit_out = _run_fits(ex, root, commands["fit"])
     except BaseException:
         ex.terminate()
         raise

@@ -1,15 +1,17 @@
 """The grid of a study expanded into runs (:func:`expand_runs`).
 
 Each :class:`Run` is the base training config (``train.config``) with ``key=value`` overrides:
-the study's shared overrides, the model size, the token dataset of the study, the learning
-rate and overrides of the size, the unique-token budget U, the budget (steps, tokens D or
-compute C; an epoch budget becomes D = epochs x U) and the seed. Its id is
-:func:`hepscale.train.config.run_id` of the resolved config, so a run whose data or settings
-change gets a new id.
+the study's shared overrides, the model size, the prepared data of the study (the token
+dataset; tagging: the tagging dataset, the input feature set and the particles per jet P), the
+learning rate and overrides of the size, the unique-data budget U (tokens; tagging: jets), the
+budget (steps, data D or compute C; an epoch budget becomes D = epochs x U) and the seed. Its
+id is :func:`hepscale.train.config.run_id` of the resolved config, so a run whose data or
+settings change gets a new id.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from typing import Any
 
 from hepscale.config import ConfigError
 from hepscale.runs.folder import RunFolder
-from hepscale.study.config import BUDGET_KEYS, StudyConfig
+from hepscale.study.config import TASK_KEYS, StudyConfig, budget_keys
 from hepscale.study.data import data_paths
 
 __all__ = ["Run", "expand_runs"]
@@ -47,7 +49,8 @@ def _fmt(value: Any) -> str:
 
 
 def expand_runs(study: StudyConfig, *, train_config: str | os.PathLike[str] | None = None) -> list[Run]:
-    """The runs of the grid, in grid order (models outermost), duplicates removed.
+    """The runs of the grid, in grid order (models outermost, then feature sets and particles
+    per jet of a tagging study, budgets, unique-data budgets, seeds), duplicates removed.
 
     Parameters
     ----------
@@ -62,45 +65,50 @@ def expand_runs(study: StudyConfig, *, train_config: str | os.PathLike[str] | No
     from hepscale.train.config import load_run_config, run_id
 
     g = study.grid
+    keys = TASK_KEYS[study.task]
     base = train_config if train_config is not None else study.train.config
-    tokens = data_paths(study)["tokens"]
-    budget_key, budgets = next((k, getattr(g, k)) for k in BUDGET_KEYS if getattr(g, k) is not None)
+    dataset = data_paths(study)["tagging" if study.task == "tagging" else "tokens"]
+    budget_key, budgets = next((k, getattr(g, k)) for k in budget_keys(study.task) if getattr(g, k) is not None)
+    largest = getattr(g, keys.largest)
     seeds: list[int | None] = list(g.seeds) or [None]
+    inputs: list[list[str]] = [[]]  # tagging: the feature set and P of each run
+    if g.features is not None:
+        inputs = [[*ov, f"data.features={f}"] for ov in inputs for f in g.features]
+    if g.max_particles is not None:
+        inputs = [[*ov, f"data.max_particles={int(p)}"] for ov in inputs for p in g.max_particles]
     runs: list[Run] = []
     seen: set[str] = set()
-    for model in g.models:
-        for budget in budgets:
-            for unique in g.unique_tokens:
-                for seed in seeds:
-                    ov = [*study.train.overrides, f"model.size={model}", f"data.tokens={tokens}"]
-                    if model in g.lr:
-                        ov.append(f"optim.lr={_fmt(float(g.lr[model]))}")
-                    ov += list(g.model_overrides.get(model, []))
-                    ov.append(f"data.unique_tokens={'null' if unique is None else int(unique)}")
-                    if budget_key == "epochs":
-                        assert unique is not None
-                        key, value = "tokens", str(int(round(budget * unique)))
-                    elif budget_key == "flops":
-                        key, value = "flops", _fmt(float(budget))
-                    else:
-                        key, value = budget_key, str(int(budget))
-                    if g.max_tokens is not None and key == "tokens" and int(value) > g.max_tokens:
-                        continue
-                    ov += [f"budget.{k}=null" for k in ("steps", "tokens", "flops") if k != key]
-                    ov.append(f"budget.{key}={value}")
-                    if seed is not None:
-                        ov.append(f"seed={int(seed)}")
-                    try:
-                        cfg = load_run_config(base, ov)
-                    except ConfigError as err:
-                        raise ConfigError(f"study {study.name}, run {model} / {budget_key}={budget}: {err}") from err
-                    rid = run_id(cfg)
-                    if rid in seen:
-                        logger.warning("grid point %s / %s=%s repeats run %s; kept once", model, budget_key, budget,
-                                       rid)
-                        continue
-                    seen.add(rid)
-                    runs.append(Run(rid, model, tuple(ov), cfg))
+    for model, data_ov, budget, unique, seed in itertools.product(g.models, inputs, budgets, getattr(g, keys.unique),
+                                                                  seeds):
+        ov = [*study.train.overrides, f"model.size={model}", f"{keys.dataset_field}={dataset}", *data_ov]
+        if model in g.lr:
+            ov.append(f"optim.lr={_fmt(float(g.lr[model]))}")
+        ov += list(g.model_overrides.get(model, []))
+        ov.append(f"{keys.unique_field}={'null' if unique is None else int(unique)}")
+        if budget_key == "epochs":
+            assert unique is not None
+            key, value = keys.data, str(int(round(budget * unique)))
+        elif budget_key == "flops":
+            key, value = "flops", _fmt(float(budget))
+        else:
+            key, value = budget_key, str(int(budget))
+        if largest is not None and key == keys.data and int(value) > largest:
+            continue
+        ov += [f"budget.{k}=null" for k in ("steps", keys.data, "flops") if k != key]
+        ov.append(f"budget.{key}={value}")
+        if seed is not None:
+            ov.append(f"seed={int(seed)}")
+        point = " / ".join([model, *(o.split(".", 1)[1] for o in data_ov), f"{budget_key}={budget}"])
+        try:
+            cfg = load_run_config(base, ov)
+        except ConfigError as err:
+            raise ConfigError(f"study {study.name}, run {point}: {err}") from err
+        rid = run_id(cfg)
+        if rid in seen:
+            logger.warning("grid point %s repeats run %s; kept once", point, rid)
+            continue
+        seen.add(rid)
+        runs.append(Run(rid, model, tuple(ov), cfg))
     if not runs:
-        raise ConfigError(f"study {study.name}: grid.max_tokens={g.max_tokens} leaves no run of the grid")
+        raise ConfigError(f"study {study.name}: grid.{keys.largest}={largest} leaves no run of the grid")
     return runs

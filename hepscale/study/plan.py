@@ -10,6 +10,11 @@ Nothing here imports torch.
 Compute: ``C = 6 N B S n_steps`` with ``N`` non-embedding (as in ``result.json``'s ``flops``);
 the GPU-hour estimate uses ``N`` including embeddings (the output head is real work) and the
 assumed sustained throughput ``plan.sustained_flops``.
+
+A tagging study counts jets: D = B steps jets seen, U the jets of the unique subset (the
+training split of the tagging dataset when it exists, else ``data.unique_jets``), and C the
+tagger's own count, :func:`hepscale.models.tagger_sizes.train_flops_per_jet` x D (non-embedding;
+all layers for the estimate), with N from :func:`hepscale.models.tagger_sizes.param_counts`.
 """
 
 from __future__ import annotations
@@ -33,9 +38,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class PlanRow:
-    """One run in the plan: N (non-embedding and total), D, U (None: all of train.bin, unknown
-    before the data exists), epochs, steps, C = 6 N_ne B S steps (FLOPs; ``flops_total`` with
-    N total)."""
+    """One run in the plan: N (non-embedding and total), D and U (``tokens``, ``unique_tokens``:
+    in the study's data unit, tokens or jets; U None: all of the training split, unknown before
+    the data exists), epochs, steps, C (FLOPs, N non-embedding: 6 N B S steps, or the tagger's
+    own count; ``flops_total`` with N total); tagging runs also their ``features`` and
+    ``max_particles`` P."""
 
     run_id: str
     model: str
@@ -49,6 +56,8 @@ class PlanRow:
     flops_total: float
     lr: float
     seed: int
+    features: str | None = None
+    max_particles: int | None = None
 
 
 def _token_lengths(folder: Path, seq_len: int) -> Any:
@@ -76,13 +85,16 @@ def plan_rows(
     study: StudyConfig, runs: Sequence[Run], *, study_dir: str | os.PathLike[str] | None = None
 ) -> list[PlanRow]:
     """N, D, U, epochs, steps and C of every run, from the token dataset when it exists in
-    ``study_dir`` (else with ``plan.mean_jet_tokens`` tokens per jet)."""
+    ``study_dir`` (else with ``plan.mean_jet_tokens`` tokens per jet); a tagging study's from the
+    tagging dataset when it exists (else U is the run's ``data.unique_jets``)."""
+    if study.task == "tagging":
+        return _tagging_rows(study, runs, Path(study_dir if study_dir is not None else study.folder))
     from hepscale.models.sizes import n_params_non_embedding, n_params_total
     from hepscale.tokens.tokenizer import Tokenizer, TokenizerConfig
     from hepscale.train.budget import Accounting, steps_for_budget, training_flops
     from hepscale.train.config import model_config_for
 
-    tokenizer = Tokenizer(TokenizerConfig(**study.data.tokenizer))
+    tokenizer = Tokenizer(TokenizerConfig(**(study.data.tokenizer or {})))
     folder = Path(study_dir if study_dir is not None else study.folder) / data_paths(study)["tokens"]
     rows = []
     for run in runs:
@@ -109,6 +121,54 @@ def plan_rows(
     return rows
 
 
+def _train_jets(folder: Path) -> int | None:
+    """Jets of the training split of a tagging dataset, or None before it exists."""
+    from hepscale.study.data import TAGGING_INFO
+
+    if not (folder / TAGGING_INFO).is_file():
+        return None
+    from hepscale.tagging.data import read_info
+
+    return int(sum(read_info(folder)["counts"]["train"].values()))
+
+
+def _tagging_rows(study: StudyConfig, runs: Sequence[Run], root: Path) -> list[PlanRow]:
+    """The plan of a tagging study: the tagger's shapes, parameters and FLOPs per jet (no torch)."""
+    from hepscale.models.tagger_sizes import (
+        param_counts,
+        tagger_config,
+        train_flops_per_jet,
+    )
+    from hepscale.tagging.features import FEATURE_SETS
+    from hepscale.train.budget import steps_for_budget
+
+    assert study.data.tagging is not None
+    n_classes = len(study.data.tagging.classes)
+    n_train = _train_jets(root / data_paths(study)["tagging"])
+    rows = []
+    for run in runs:
+        cfg = run.config
+        m, d, B = cfg.model, cfg.data, cfg.data.batch_size
+        custom = {k: getattr(m, k) for k in ("d_model", "n_head", "n_layer", "n_class_layer")
+                  if getattr(m, k) is not None}
+        shape = tagger_config(m.size, n_features=len(FEATURE_SETS[d.features]), n_classes=n_classes,
+                              max_particles=d.max_particles, pairwise=m.pairwise, dropout=m.dropout, **custom)
+        n_ne, n_tot = param_counts(shape)
+        per_jet, per_jet_total = train_flops_per_jet(shape)
+        steps = steps_for_budget(cfg.budget, batch_size=B, mean_units=1.0, flops_per_step=per_jet * B)
+        unique: float | None = None if d.unique_jets is None else float(d.unique_jets)
+        if n_train is not None:
+            if d.unique_jets is not None and d.unique_jets > n_train:  # the trainer will refuse it
+                logger.warning("run %s: data.unique_jets=%d exceeds the %d jets of the training split", run.run_id,
+                               d.unique_jets, n_train)
+            unique = float(n_train if d.unique_jets is None else min(d.unique_jets, n_train))
+        jets = float(steps * B)
+        rows.append(PlanRow(run.run_id, run.model, n_ne, n_tot, jets, unique, jets / unique if unique else None, steps,
+                            per_jet * jets, per_jet_total * jets, cfg.optim.lr, cfg.seed, d.features,
+                            d.max_particles))
+    return rows
+
+
 def _num(x: float | None) -> str:
     return "all" if x is None else f"{x:.3g}"
 
@@ -119,20 +179,33 @@ def _epochs(x: float | None) -> str:
 
 def format_plan(study: StudyConfig, rows: Sequence[PlanRow]) -> str:
     """The plan table with total compute and a GPU-hour estimate."""
-    header = (f"{'run_id':<16}  {'model':<5} {'N':>9} {'D':>9} {'U':>9} {'epochs':>7} {'steps':>8} {'C':>9} "
-              f"{'lr':>8} seed")
+    tagging = study.task == "tagging"
+    header = f"{'run_id':<16}  {'model':<5} "
+    if tagging:
+        header += f"{'features':<8} {'P':>4} "
+    header += f"{'N':>9} {'D':>9} {'U':>9} {'epochs':>7} {'steps':>8} {'C':>9} {'lr':>8} seed"
     lines = [f"study {study.name}: {len(rows)} runs -> {study.folder}", header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r.run_id:<16}  {r.model:<5} {r.n_params:>9.3g} {r.tokens:>9.3g} {_num(r.unique_tokens):>9} "
-                     f"{_epochs(r.epochs):>7} {r.steps:>8d} {r.flops:>9.3g} {r.lr:>8.2g} {r.seed}")
+        line = f"{r.run_id:<16}  {r.model:<5} "
+        if tagging:
+            line += f"{r.features:<8} {r.max_particles:>4} "
+        lines.append(line + f"{r.n_params:>9.3g} {r.tokens:>9.3g} {_num(r.unique_tokens):>9} {_epochs(r.epochs):>7} "
+                     f"{r.steps:>8d} {r.flops:>9.3g} {r.lr:>8.2g} {r.seed}")
     total = sum(r.flops for r in rows)
     total_incl = sum(r.flops_total for r in rows)
     hours = total_incl / study.plan.sustained_flops / 3600.0
+    if tagging:
+        legend = ("N: non-embedding parameters; P: particles per jet; D: jets seen; U: unique jets ('all': the whole "
+                  "training split); C: the tagger's training FLOPs per jet x D (non-embedding layers)")
+        with_all = "FLOPs with the embedding layers"
+    else:
+        legend = ("N: non-embedding parameters; D: tokens seen; U: unique tokens ('all': all of train.bin); "
+                  "C = 6 N B S steps (FLOPs, N non-embedding)")
+        with_all = "FLOPs with embeddings and output head"
     lines += [
         "-" * len(header),
-        ("N: non-embedding parameters; D: tokens seen; U: unique tokens ('all': all of train.bin); "
-         "C = 6 N B S steps (FLOPs, N non-embedding)"),
-        f"total compute {total:.3g} FLOPs (N non-embedding), {total_incl:.3g} FLOPs with embeddings and output head",
+        legend,
+        f"total compute {total:.3g} FLOPs (N non-embedding), {total_incl:.3g} {with_all}",
         (f"estimate {hours:.3g} GPU-hours at an assumed sustained {study.plan.sustained_flops:.3g} FLOP/s "
          "(plan.sustained_flops), from the compute with embeddings"),
     ]

@@ -1,9 +1,12 @@
-"""The data of a study: generate, process and tokenize (each step cached), and the SWD reference.
+"""The data of a study: generate, process and tokenize (each step cached), and the SWD reference;
+a tagging study splits its jets into classes instead of tokenizing them.
 
 Each step is skipped when its output exists and its stamp (``.hepscale-stamp.json``) records
 the same settings hash (:func:`hepscale.study.data.data_keys`). The reference of the SWD is
 the validation split of the token dataset (checked token by token against ``val.bin``),
-unless ``data.reference`` names a jet dataset. Processing needs a coffea processor, passed in
+unless ``data.reference`` names a jet dataset. A tagging study checks that its jets have the
+fields of its input feature sets, then writes the train/validation/test splits of its classes
+(:func:`hepscale.tagging.data.prepare_tagging_data`). Processing needs a coffea processor, passed in
 as ``processor_factory`` by the command layer (the library never imports ``processors``); dask
 clients come from :func:`hepscale.jets.cluster.dask_client`.
 """
@@ -22,6 +25,7 @@ from hepscale.config import load_config, to_dict
 from hepscale.study.config import StudyConfig, StudyError
 from hepscale.study.data import (
     JETS_FILE,
+    TAGGING_INFO,
     TOKENS_INFO,
     data_keys,
     data_paths,
@@ -123,9 +127,27 @@ def _prepare_jets(study: StudyConfig, root: Path, key: str, *, jobs: int, client
     _write_stamp(jets_dir, key, {"inputs": [str(p) for p in inputs], "process": to_dict(pcfg)})
 
 
+def _prepare_tagging(study: StudyConfig, jets_path: str, folder: Path, key: str) -> None:
+    """Split the jets into the tagging dataset ``folder`` unless up to date; the jets must have
+    the fields of every feature set of the study."""
+    from hepscale.study.tagging import check_jets_fields
+    from hepscale.tagging.data import prepare_tagging_data
+
+    if _stamp_ok(folder, key, folder / TAGGING_INFO):
+        logger.info("tagging data: up to date (%s)", folder)
+        return
+    check_jets_fields(study, jets_path)
+    t = study.data.tagging
+    assert t is not None
+    prepare_tagging_data(jets_path, folder, classes=tuple(t.classes), fractions=tuple(t.fractions), seed=t.seed,
+                         balance=t.balance)
+    _write_stamp(folder, key, {"jets": jets_path, "tagging": to_dict(t)})
+
+
 def prepare(study: StudyConfig, study_dir: str | os.PathLike[str], *, jobs: int = 2, client: Any = None,
             progress: bool = False, processor_factory: Callable[[Any], Any] | None = None) -> dict[str, str]:
-    """Generate, process and tokenize the data of a study (each step cached), and write the reference.
+    """Generate, process and tokenize the data of a study (each step cached), and write the
+    reference; a tagging study writes its tagging dataset instead of tokens and reference.
 
     Parameters
     ----------
@@ -145,13 +167,14 @@ def prepare(study: StudyConfig, study_dir: str | os.PathLike[str], *, jobs: int 
     Returns
     -------
     dict
-        ``jets``, ``tokens`` and ``reference`` paths (relative to ``study_dir`` or absolute).
+        The paths of :func:`hepscale.study.data.data_paths` (relative to ``study_dir`` or
+        absolute): ``jets``, ``tokens`` and ``reference``, or for tagging ``jets`` and ``tagging``.
 
     Raises
     ------
     StudyError
-        When an input is missing, no processor is given for events to process, or the jets do
-        not reproduce the token split.
+        When an input is missing, no processor is given for events to process, the jets do
+        not reproduce the token split, or (tagging) they lack the fields of a feature set.
     """
     from hepscale.jets.dataset import write_jets
     from hepscale.tokens.tokenizer import TokenizerConfig, tokenize_dataset
@@ -166,12 +189,15 @@ def prepare(study: StudyConfig, study_dir: str | os.PathLike[str], *, jobs: int 
     jets_path = paths["jets"] if d.jets else str(root / paths["jets"])
     if not Path(jets_path).exists():
         raise StudyError(f"study {study.name}: data.jets: {jets_path} does not exist")
+    if study.task == "tagging":
+        _prepare_tagging(study, jets_path, root / paths["tagging"], keys["tagging"])
+        return paths
     tokens_dir = root / paths["tokens"]
     if _stamp_ok(tokens_dir, keys["tokens"], tokens_dir / TOKENS_INFO):
         logger.info("tokens: up to date (%s)", tokens_dir)
     else:
-        tokenize_dataset(jets_path, tokens_dir, config=TokenizerConfig(**d.tokenizer))
-        _write_stamp(tokens_dir, keys["tokens"], {"jets": jets_path, "tokenizer": dict(d.tokenizer)})
+        tokenize_dataset(jets_path, tokens_dir, config=TokenizerConfig(**(d.tokenizer or {})))
+        _write_stamp(tokens_dir, keys["tokens"], {"jets": jets_path, "tokenizer": dict(d.tokenizer or {})})
     if not d.reference:
         ref_path = root / paths["reference"]
         if not ref_path.is_file():

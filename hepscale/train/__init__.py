@@ -6,6 +6,8 @@
 - :mod:`~hepscale.train.task`: the :class:`Task` interface a training task implements;
 - :mod:`~hepscale.train.generation`: :class:`GenerationTask` (next-token prediction on token data)
   and its :class:`JetBatcher`;
+- :mod:`~hepscale.train.tagger_config` and :mod:`~hepscale.train.classification`:
+  :class:`TaggerTrainConfig` (without torch) and :class:`ClassificationTask` (a jet tagger);
 - :mod:`~hepscale.train.loop`: :func:`train`, the one training loop (budgets, checkpoints, exact
   resume, DDP, the run folder);
 - :mod:`~hepscale.train.checkpoint`, :mod:`~hepscale.train.result`, :mod:`~hepscale.train.distributed`,
@@ -38,6 +40,8 @@ _EXPORTS = {
     "EpochSampler": "hepscale.train.data",
     "GenerationTask": "hepscale.train.generation",
     "JetBatcher": "hepscale.train.generation",
+    "TaggerTrainConfig": "hepscale.train.tagger_config",
+    "ClassificationTask": "hepscale.train.classification",
     "train": "hepscale.train.loop",
     "TrainState": "hepscale.train.loop",
     "TrainingDiverged": "hepscale.train.loop",

@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hepscale.config import ConfigError, load_config, to_dict
 from hepscale.errors import HepscaleError
@@ -34,6 +34,8 @@ __all__ = [
     "TrainError",
     "run_id",
     "load_run_config",
+    "run_task",
+    "TASKS",
     "model_config_for",
 ]
 
@@ -223,6 +225,54 @@ def model_config_for(cfg: TrainConfig, tokenizer: Tokenizer) -> GPTConfig:
 
 
 
-def load_run_config(config: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """:class:`TrainConfig` from a YAML file and ``key=value`` overrides."""
-    return load_config(TrainConfig, config, overrides=list(overrides))
+#: the training tasks, as the ``task`` key of a training YAML names them
+TASKS = ("generation", "classification")
+
+
+def run_task(config: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> str:
+    """The task of a training YAML and its overrides: ``task=...`` on the command line, else the
+    file's ``task`` key, else ``generation``.
+
+    Raises
+    ------
+    ConfigError
+        On a task that is not one of :data:`TASKS`, naming the file.
+    """
+    from hepscale.config import read_yaml
+
+    task: object = "generation"
+    where = "the default"
+    if config is not None:
+        data = read_yaml(config)
+        if "task" in data:
+            task, where = data["task"], str(config)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "task":
+            task, where = value.strip(), "the command line"
+    if task not in TASKS:
+        raise ConfigError(f"task: expected one of {list(TASKS)}, got {task!r} (from {where})")
+    return str(task)
+
+
+def load_run_config(config: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> Any:
+    """The run configuration from a YAML file and ``key=value`` overrides: a :class:`TrainConfig`
+    (generation) or, for ``task: classification``, a
+    :class:`hepscale.train.tagger_config.TaggerTrainConfig`."""
+    overrides = list(overrides)
+    if run_task(config, overrides) == "classification":
+        from hepscale.train.tagger_config import TaggerTrainConfig
+
+        return load_config(TaggerTrainConfig, config, overrides=overrides)
+    kept = [o for o in overrides if o.partition("=")[0].strip() != "task"]
+    if config is not None:
+        from hepscale.config import read_yaml
+
+        if "task" in read_yaml(config):  # task: generation, said explicitly
+            data = read_yaml(config)
+            data.pop("task")
+            from hepscale.config import from_dict
+
+            from_dict(TrainConfig, data, where=str(config))  # errors name the file
+            return load_config(TrainConfig, None, overrides=kept, base=data)
+    return load_config(TrainConfig, config, overrides=kept)

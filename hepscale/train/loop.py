@@ -47,7 +47,7 @@ import torch
 from hepscale.config import ConfigError, to_dict
 from hepscale.errors import EXIT_CHECKPOINT, EXIT_DIVERGED, EXIT_OK
 from hepscale.runs.folder import RunFolder
-from hepscale.train.budget import steps_for_budget, training_flops
+from hepscale.train.budget import steps_for_budget
 from hepscale.train.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
@@ -61,12 +61,12 @@ from hepscale.train.checkpoint import (
 from hepscale.train.config import TrainConfig, TrainError, run_id
 from hepscale.train.distributed import Runtime, StopFlag, setup_runtime
 from hepscale.train.optim import build_optimizer, lr_at
-from hepscale.train.result import write_result
+from hepscale.train.result import task_flops, write_result
 from hepscale.train.task import Evaluation, Task, TrainData
 
 __all__ = [
     "TIMING_FIELDS", "TrainingDiverged", "Run", "TrainState", "train", "setup", "restore", "train_step", "evaluate",
-    "check_finite", "save_checkpoint", "write_result",
+    "check_finite", "save_checkpoint", "write_result", "task_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -162,9 +162,7 @@ def train(
     from tqdm import tqdm
 
     if task is None:
-        from hepscale.train.generation import GenerationTask
-
-        task = GenerationTask(cfg)
+        task = task_for(cfg)
     folder = RunFolder(run_dir)
     if resume and folder.finished:
         check_finished_config(folder, to_dict(cfg))
@@ -211,6 +209,18 @@ def train(
     return status
 
 
+def task_for(cfg: Any) -> Task:
+    """The task of a run configuration: classification for a
+    :class:`~hepscale.train.tagger_config.TaggerTrainConfig`, else next-token generation."""
+    if getattr(cfg, "task", "generation") == "classification":
+        from hepscale.train.classification import ClassificationTask
+
+        return ClassificationTask(cfg)
+    from hepscale.train.generation import GenerationTask
+
+    return GenerationTask(cfg)
+
+
 def setup(
     cfg: TrainConfig, folder: RunFolder, task: Task, rt: Runtime, data: TrainData, *, resume: bool
 ) -> tuple[Run, TrainState]:
@@ -223,7 +233,7 @@ def setup(
     CheckpointError
         When the checkpoint is unreadable or belongs to another run.
     """
-    S, B, A = task.seq_len, cfg.data.batch_size, cfg.data.grad_accum
+    B, A = cfg.data.batch_size, cfg.data.grad_accum
     if B % (rt.dist.world * A):
         raise ConfigError(
             f"data.batch_size={B} must be divisible by the number of processes ({rt.dist.world}) x data.grad_accum ({A})"
@@ -231,7 +241,7 @@ def setup(
     n_ne, n_tot = task.param_counts()
     total_steps = steps_for_budget(
         cfg.budget, batch_size=B, mean_units=data.mean_units,
-        flops_per_step=training_flops(n_ne, batch_size=B, seq_len=S, steps=1),
+        flops_per_step=task_flops(task, n_ne, n_tot, batch_size=B, steps=1)[0],
     )
 
     torch.manual_seed(cfg.seed)

@@ -17,10 +17,22 @@ from hepscale.train.budget import FLOPS_FORMULA, training_flops
 if TYPE_CHECKING:
     from hepscale.runs.folder import RunFolder
     from hepscale.train.loop import Run, TrainState
+    from hepscale.train.task import Task
 
-__all__ = ["write_result"]
+__all__ = ["write_result", "task_flops"]
 
 logger = logging.getLogger(__name__)
+
+
+def task_flops(task: Task, n_ne: int, n_tot: int, *, batch_size: int, steps: int) -> tuple[float, float]:
+    """Training FLOPs of ``steps`` steps of ``batch_size`` items, ``(N non-embedding, N total)``:
+    the task's own count per item when it has one, else ``6 N B S steps``."""
+    own = task.train_flops_per_item()
+    if own is not None:
+        return own[0] * batch_size * steps, own[1] * batch_size * steps
+    S = task.seq_len
+    return (training_flops(n_ne, batch_size=batch_size, seq_len=S, steps=steps),
+            training_flops(n_tot, batch_size=batch_size, seq_len=S, steps=steps))
 
 
 def write_result(run: Run, state: TrainState) -> dict[str, Any]:
@@ -30,6 +42,7 @@ def write_result(run: Run, state: TrainState) -> dict[str, Any]:
     cfg, task, folder = run.cfg, run.task, run.folder
     B, S, steps = cfg.data.batch_size, task.seq_len, state.step
     n_ne, n_tot = run.n_params
+    flops, flops_total = task_flops(task, n_ne, n_tot, batch_size=B, steps=steps)
     final_metrics: dict[str, Any] = dict.fromkeys(task.final_metric_keys)
     if state.final is not None:
         final_metrics.update(state.final.result)
@@ -47,10 +60,10 @@ def write_result(run: Run, state: TrainState) -> dict[str, Any]:
         "unique_tokens": run.data.unique_units,
         "epochs": state.tokens / run.data.unique_units,
         "positions_seen": steps * B * S,
-        "flops": training_flops(n_ne, batch_size=B, seq_len=S, steps=steps),
-        "flops_total_params": training_flops(n_tot, batch_size=B, seq_len=S, steps=steps),
+        "flops": flops,
+        "flops_total_params": flops_total,
         "flops_n": "non_embedding",
-        "flops_formula": FLOPS_FORMULA,
+        "flops_formula": task.flops_formula or FLOPS_FORMULA,
         "final_val_loss": state.last_val if state.last_val is not None else _last_metric(folder, "val_loss"),
         "final_train_loss": state.last_train if state.last_train is not None else _last_metric(folder, "train_loss"),
         **final_metrics,

@@ -38,6 +38,9 @@ and may override (defaults do nothing):
 ``check_checkpoint(ckpt, p)`` raise :class:`~hepscale.train.checkpoint.CheckpointError` when a
                               checkpoint does not belong to this task's inputs (on resume)
 ``result_keys()``             extra keys of result.json describing the task's inputs
+``train_flops_per_item()``    the task's own training FLOPs per item ``(with N non-embedding,
+                              with N total)`` and :attr:`flops_formula`; default None: the
+                              trainer's ``C = 6 N B S steps``
 ============================  ==================================================================
 
 The generation task (:class:`hepscale.train.generation.GenerationTask`) implements all of them:
@@ -125,6 +128,8 @@ class Task(abc.ABC):
 
     #: keys of :attr:`Evaluation.result` that ``result.json`` always has
     final_metric_keys: tuple[str, ...] = ()
+    #: how ``flops`` is counted, for ``result.json`` (None: :data:`hepscale.train.budget.FLOPS_FORMULA`)
+    flops_formula: str | None = None
 
     @abc.abstractmethod
     def load(self, runtime: Runtime) -> TrainData:
@@ -169,3 +174,8 @@ class Task(abc.ABC):
     def result_keys(self) -> dict[str, Any]:
         """Extra keys of ``result.json`` describing the task's inputs (after ``elapsed_s``)."""
         return {}
+
+    def train_flops_per_item(self) -> tuple[float, float] | None:
+        """Training FLOPs (forward and backward) of one item, ``(non-embedding, total)``; None
+        (the default) for the trainer's ``6 N S`` per item."""
+        return None

@@ -8,13 +8,20 @@ import uproot
 
 from hepscale.convert import main
 from hepscale.events.readers import (
+    _ASPEN_DISPLACEMENT,
+    _JETCLASS_DISPLACEMENT,
     JETCLASS1_LABELS,
     SourceError,
     convert,
     read_aspen,
     read_jetclass,
 )
-from hepscale.jets.dataset import LABELS, read_jets, read_metadata
+from hepscale.jets.dataset import (
+    LABELS,
+    OPTIONAL_CONSTITUENT_FIELDS,
+    read_jets,
+    read_metadata,
+)
 from hepscale.jets.observables import jet_observables
 
 
@@ -43,6 +50,30 @@ def test_jetclass2_jets_match_the_file(jetclass_file, jetclass_branches):
     assert np.nanmax(np.abs(d0)) < 100  # cm
 
 
+def test_converted_jetclass_keeps_the_displacement_in_cm(tmp_path, jetclass_file, jetclass_branches):
+    """d0, dz, d0err, dzerr of the converted file are the branches / 10 (mm -> cm) of the same particles."""
+    out = tmp_path / "jc.parquet"
+    convert([jetclass_file], out, max_constituents=40)
+    jets = read_jets(out)
+    a = jetclass_branches
+    assert set(jets.constituents.fields) >= set(OPTIONAL_CONSTITUENT_FIELDS)
+    assert tuple(_JETCLASS_DISPLACEMENT) == OPTIONAL_CONSTITUENT_FIELDS
+    branches = {"d0": "part_d0val", "dz": "part_dzval", "d0err": "part_d0err", "dzerr": "part_dzerr"}
+    checked = 0
+    for j in range(len(jets)):
+        px, py = np.asarray(a.part_px[j], dtype=np.float64), np.asarray(a.part_py[j], dtype=np.float64)
+        order = np.argsort(-np.hypot(px, py), kind="stable")[:40]  # the dataset's descending-pT order
+        cons = jets.constituents[j]
+        np.testing.assert_allclose(ak.to_numpy(cons.pt), np.hypot(px, py)[order], rtol=1e-6)
+        for field, branch in branches.items():
+            np.testing.assert_allclose(ak.to_numpy(cons[field]), np.asarray(a[branch][j])[order] / 10, rtol=1e-6,
+                                       atol=1e-9, err_msg=f"jet {j} {field}")
+        checked += len(order)
+    assert checked == int(ak.sum(ak.num(jets.constituents)))
+    d0err = ak.to_numpy(ak.flatten(jets.constituents.d0err))
+    assert np.all(d0err >= 0) and 0 < d0err.max() < 0.1  # cm: at most 0.6 mm in this file
+
+
 def test_jetclass1_one_hot_labels(tmp_path, jetclass_branches):
     a = jetclass_branches
     rng = np.random.default_rng(1)
@@ -55,6 +86,7 @@ def test_jetclass1_one_hot_labels(tmp_path, jetclass_branches):
         f["tree"] = {k: (ak.Array(v) if not isinstance(v, np.ndarray) else v) for k, v in data.items()}
     jets, meta = read_jetclass(path)
     assert meta["label_scheme"] == "jetclass"
+    assert not set(OPTIONAL_CONSTITUENT_FIELDS) & set(jets.constituents.fields)  # no part_d0val ...: no d0
     np.testing.assert_array_equal(ak.to_numpy(jets.label), truth)
     assert LABELS["Tbqq"] == JETCLASS1_LABELS.index("label_Tbqq")
 
@@ -73,6 +105,7 @@ def write_aspen(path, n_jets=30, *, seed=2, nan=False, drop_key=None):
         pf[j, :n, 8] = rng.integers(-1, 2, n)
         pf[j, :n, 9] = 211 * pf[j, :n, 8] + 22 * (pf[j, :n, 8] == 0)
         pf[j, :n, 10] = rng.choice([0.0, 0.5, 1.0], n, p=[0.2, 0.2, 0.6])
+        pf[j, :n, 4:8] = rng.normal(0.0, [0.01, 0.002, 0.05, 0.004], (n, 4))  # d0, d0Err, dz, dzErr (cm)
     if nan:
         pf[1, 0, 0] = np.nan
     with h5py.File(path, "w") as f:
@@ -103,6 +136,18 @@ def test_aspen_layout_padding_and_puppi(tmp_path):
     assert jets.tau32[0] == pytest.approx(ref["tau32"][0], rel=1e-6)
     unweighted, _ = read_aspen(path, puppi=False)
     assert ak.all(unweighted.n_constituents >= jets.n_constituents)
+
+
+def test_aspen_keeps_the_displacement_of_each_candidate(tmp_path):
+    path, pf, counts = write_aspen(tmp_path / "aoj.h5")
+    jets, _ = read_aspen(path, max_constituents=50)
+    assert tuple(_ASPEN_DISPLACEMENT) == OPTIONAL_CONSTITUENT_FIELDS
+    columns = {"d0": 4, "d0err": 5, "dz": 6, "dzerr": 7}  # PFCands: px, py, pz, E, d0, d0Err, dz, dzErr, ...
+    for jet, rows in zip(jets, pf[counts > 0]):
+        real = rows[(rows[:, 3] != 0) & (rows[:, 10] > 0)].astype(np.float64)
+        order = np.argsort(-np.hypot(real[:, 0], real[:, 1]) * real[:, 10], kind="stable")[:50]
+        for field, column in columns.items():
+            np.testing.assert_array_equal(np.asarray(jet.constituents[field]), real[order, column])
 
 
 def test_aspen_bad_input(tmp_path):

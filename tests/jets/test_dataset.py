@@ -7,6 +7,7 @@ import pytest
 from hepscale.jets.dataset import (
     CONSTITUENT_FIELDS,
     JET_FIELDS,
+    OPTIONAL_CONSTITUENT_FIELDS,
     DatasetError,
     build_jets,
     observable_matrix,
@@ -41,6 +42,23 @@ def test_build_jets_schema_sorting_and_truncation():
     np.testing.assert_allclose(ak.to_numpy(ak.flatten(kept.eta - kept.deta - jets.eta)), 0, atol=1e-12)
     dphi_direct = (kept.phi - jets.phi + np.pi) % (2 * np.pi) - np.pi
     np.testing.assert_allclose(ak.to_numpy(ak.flatten(kept.dphi - dphi_direct)), 0, atol=1e-12)
+
+
+def test_optional_fields_follow_their_constituents_through_a_round_trip(tmp_path):
+    """d0, dz, d0err, dzerr are sorted and truncated with the pT of their own particle, and survive parquet."""
+    cons = make_constituents(6, seed=3)
+    # each particle's displacement encodes its pT, so that a mix-up between particles shows
+    extra = {"d0": cons.pt * 1e-3, "dz": -cons.pt * 2e-3, "d0err": cons.pt * 1e-4, "dzerr": cons.pt * 3e-4}
+    for name, value in extra.items():
+        cons = ak.with_field(cons, value, name)
+    jets = read_jets(write_jets(tmp_path / "d.parquet", build_jets(cons, max_constituents=50)))
+    kept = jets.constituents
+    assert kept.fields == list(CONSTITUENT_FIELDS + OPTIONAL_CONSTITUENT_FIELDS)
+    pt = ak.to_numpy(ak.flatten(kept.pt))
+    for name, scale in (("d0", 1e-3), ("dz", -2e-3), ("d0err", 1e-4), ("dzerr", 3e-4)):
+        np.testing.assert_allclose(ak.to_numpy(ak.flatten(kept[name])), pt * scale, rtol=1e-12)
+    without = build_jets(make_constituents(2))
+    assert not set(OPTIONAL_CONSTITUENT_FIELDS) & set(without.constituents.fields)
 
 
 @pytest.mark.parametrize("source", ["f.root", "per-jet"])

@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 
 from hepscale.events.pythia import write_nanoaod
-from hepscale.jets.dataset import read_jets, read_metadata
+from hepscale.jets import processing
+from hepscale.jets.dataset import (
+    CONSTITUENT_FIELDS,
+    OPTIONAL_CONSTITUENT_FIELDS,
+    read_jets,
+    read_metadata,
+)
 from hepscale.jets.histograms import read_histograms
 from hepscale.jets.processing import (
+    PFCANDS_OPTIONAL_FIELDS,
     ProcessingError,
     check_file,
     make_chunks,
@@ -159,11 +166,29 @@ def test_existing_scheduler_address(good_file, tmp_path, dask_client, capsys):
 
 def test_mixed_sources_keep_the_common_constituent_fields(good_file, pfnano_file, tmp_path, dask_client, caplog):
     prov = process_files([pfnano_file, good_file], tmp_path / "mix", processor=JetProcessor(), client=dask_client, progress=False, plot=False)
-    assert "constituent field(s) ['d0', 'dz'] are not in every input" in caplog.text
+    assert "constituent field(s) ['d0', 'd0err', 'dz', 'dzerr'] are not in every input" in caplog.text
     jets = read_jets(tmp_path / "mix" / "jets.parquet")
-    assert "d0" not in jets.constituents.fields and prov["constituent_fields"][-1] == "charge"
+    assert not set(OPTIONAL_CONSTITUENT_FIELDS) & set(jets.constituents.fields)
+    assert prov["constituent_fields"] == list(CONSTITUENT_FIELDS)
     # rows follow the input order, whatever order the workers finish in
     assert jets.source.to_list() == ["pfnano_qcd_pt1400to1800_2018mc_10ev.root"] * 20 + ["good.root"] * 6
+
+
+def test_pfnano_inputs_keep_the_displacement_and_its_uncertainty(pfnano_file, tmp_path, dask_client):
+    """One definition of the optional fields; a PFNano file has all of them (PFCands_d0Err ...), and so do its jets."""
+    assert processing.OPTIONAL_CONSTITUENT_FIELDS is OPTIONAL_CONSTITUENT_FIELDS
+    assert tuple(PFCANDS_OPTIONAL_FIELDS) == OPTIONAL_CONSTITUENT_FIELDS == ("d0", "dz", "d0err", "dzerr")
+    assert check_file(pfnano_file).optional_fields == OPTIONAL_CONSTITUENT_FIELDS
+    prov = process_files([pfnano_file], tmp_path / "pf", processor=JetProcessor(), client=dask_client, progress=False,
+                         plot=False)
+    assert prov["constituent_fields"] == list(CONSTITUENT_FIELDS + OPTIONAL_CONSTITUENT_FIELDS)
+    cons = read_jets(tmp_path / "pf" / "jets.parquet").constituents
+    assert cons.fields == list(CONSTITUENT_FIELDS + OPTIONAL_CONSTITUENT_FIELDS)
+    d0err, dzerr = ak.to_numpy(ak.flatten(cons.d0err)), ak.to_numpy(ak.flatten(cons.dzerr))
+    track = ak.to_numpy(ak.flatten(cons.charge)) != 0
+    track &= d0err != -1  # PFNano: -1 for candidates without track details
+    assert np.all(d0err[~track] == -1) and np.all(dzerr[~track] == -1)
+    assert np.all(d0err[track] > 0) and np.all(dzerr[track] > 0) and 0.001 < np.median(d0err[track]) < 0.1  # cm
 
 
 def test_resume_never_reuses_a_chunk_of_other_settings(generated_samples, tmp_path, dask_client):

@@ -49,7 +49,35 @@ def test_reclustered_jets_match_cms_fatjets(pfnano_file, pfnano_jets):
         # CMS minimises tau_N over the axes (OnePass_KT_Axes); our exclusive-kT axes cannot do better
         assert jet.tau1 >= 0.995 * fj.FatJet_tau1[e][k]
     assert ak.all(pfnano_jets.label == LABELS["QCD"])  # QCD sample: no hard W/Z/H/top in GenPart
-    assert set(pfnano_jets.constituents.fields) >= {"d0", "dz", "pid", "charge"}
+    assert set(pfnano_jets.constituents.fields) >= {"d0", "dz", "d0err", "dzerr", "pid", "charge"}
+
+
+def test_constituents_carry_their_candidates_displacement(pfnano_file, pfnano_jets):
+    """d0, dz, d0err, dzerr of every stored constituent are those of its PF candidate (same eta, phi, event)."""
+    with uproot.open(pfnano_file) as f:
+        pf = f["Events"].arrays(["event", "PFCands_eta", "PFCands_phi", "PFCands_d0", "PFCands_dz", "PFCands_d0Err",
+                                 "PFCands_dzErr"])
+    events = ak.to_numpy(pf.event)
+    branches = {"d0": "PFCands_d0", "dz": "PFCands_dz", "d0err": "PFCands_d0Err", "dzerr": "PFCands_dzErr"}
+    n_checked = 0
+    for jet in pfnano_jets:
+        e = int(np.flatnonzero(events == jet.event)[0])
+        eta, phi = np.asarray(pf.PFCands_eta[e], dtype=np.float64), np.asarray(pf.PFCands_phi[e], dtype=np.float64)
+        c_eta, c_phi = np.asarray(jet.constituents.eta), np.asarray(jet.constituents.phi)
+        dphi = (c_phi[:, None] - phi[None, :] + np.pi) % (2 * np.pi) - np.pi
+        dist = np.hypot(c_eta[:, None] - eta[None, :], dphi)
+        match = np.argmin(dist, axis=1)
+        assert np.all(dist[np.arange(len(match)), match] < 1e-4)
+        for field, branch in branches.items():
+            expected = np.asarray(pf[branch][e], dtype=np.float64)[match]
+            np.testing.assert_array_equal(np.asarray(jet.constituents[field]), expected, err_msg=field)
+        n_checked += len(match)
+    assert n_checked == int(ak.sum(ak.num(pfnano_jets.constituents))) > 500
+    charged = np.concatenate([np.asarray(j.constituents.charge) != 0 for j in pfnano_jets])
+    d0err = np.concatenate([np.asarray(j.constituents.d0err) for j in pfnano_jets])
+    # PFNano stores -1 for candidates without track details (neutral ones and soft charged ones)
+    assert np.all(d0err[~charged] == -1) and np.all((d0err[charged] > 0) | (d0err[charged] == -1))
+    assert np.mean(d0err[charged] > 0) > 0.8
 
 
 def test_stored_constituents_give_the_same_jets(pfnano_file, pfnano_jets):

@@ -7,7 +7,15 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from _study_setup import MODELS_YAML, ROOT, STUDIES, _nested_set, tiny_dict, write_study
+from _study_setup import (
+    MODELS_YAML,
+    ROOT,
+    STUDIES,
+    TAGGERS_YAML,
+    _nested_set,
+    tiny_dict,
+    write_study,
+)
 
 from hepscale.config import ConfigError
 from hepscale.models.sizes import model_sizes
@@ -25,11 +33,20 @@ def test_shipped_studies_load_and_expand(path: Path, monkeypatch: pytest.MonkeyP
         cfg = load_run_config(study.train.config, r.overrides)
         assert run_id(cfg) == r.run_id
         assert cfg.model.size == r.model and cfg.optim.lr == study.grid.lr[r.model]
-        assert cfg.data.tokens == data_paths(study)["tokens"]
+        if study.task == "tagging":
+            assert cfg.task == "classification" and cfg.data.dataset == data_paths(study)["tagging"]
+        else:
+            assert cfg.data.tokens == data_paths(study)["tokens"]
     assert set(study.grid.lr) == set(study.grid.models)  # a learning rate per size
     rows = plan_rows(study, runs, study_dir=Path("/nonexistent"))
     for row, run in zip(rows, runs):
-        B, S = run.config.data.batch_size, run.config.data.seq_len
+        B = run.config.data.batch_size
+        if study.task == "tagging":  # the tagger's own FLOPs per jet; N from the size table
+            assert row.tokens == B * row.steps and row.flops > 0
+            assert row.n_params == TAGGERS_YAML[run.model]["n_params_non_embedding"] + (
+                len(study.data.tagging.classes) - 2) * (TAGGERS_YAML[run.model]["d_model"] + 1)
+            continue
+        S = run.config.data.seq_len
         assert row.flops == pytest.approx(6 * MODELS_YAML[run.model]["n_params_non_embedding"] * B * S * row.steps)
     if study.grid.flops is not None:  # isoFLOP: five budgets spaced evenly in log C
         logs = np.diff(np.log10(study.grid.flops))

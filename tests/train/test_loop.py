@@ -16,7 +16,6 @@ import torch
 import yaml
 from _training import final_weights, metrics, tiny, without_timing, write_cfg
 
-from hepscale.config import load_config
 from hepscale.errors import EXIT_CHECKPOINT as CHECKPOINT_EXIT_CODE
 from hepscale.models.gpt import GPT, GPTConfig, count_parameters
 from hepscale.tokens.tokenizer import load_tokens
@@ -155,9 +154,19 @@ def test_ddp_two_processes_matches_gradient_accumulation(tokens_dir: Path, tmp_p
 def test_example_configs_load() -> None:
     paths = sorted((ROOT / "configs" / "train").glob("*.yaml"))
     assert paths
+    from hepscale.models.tagger_sizes import tagger_sizes
+    from hepscale.train.config import load_run_config
+    from hepscale.train.tagger_config import TaggerTrainConfig
+
+    kinds = set()
     for p in paths:
-        cfg = load_config(TrainConfig, p)
-        assert cfg.model.size in {"Pico", "XXS", "XS", "S", "M-", "M", "L", "XL", "XXL", "custom"}
+        cfg = load_run_config(p)
+        kinds.add(type(cfg))
+        if isinstance(cfg, TaggerTrainConfig):
+            assert cfg.model.size in tagger_sizes(), p
+        else:
+            assert cfg.model.size in {"Pico", "XXS", "XS", "S", "M-", "M", "L", "XL", "XXL", "custom"}, p
+    assert kinds == {TrainConfig, TaggerTrainConfig}
 
 
 @pytest.mark.gpu
