@@ -50,6 +50,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--label", default="Simulation", help='CMS label text, e.g. "Simulation" or "Open Data"')
     parser.add_argument("--com", type=float, default=13.0, help="centre-of-mass energy in TeV for the label")
     parser.add_argument("--no-floor", action="store_true", help="skip the SWD floor (needs only --n reference jets)")
+    parser.add_argument("--raw-reference", action="store_true",
+                        help="generative runs: compare with the raw reference jets instead of the reference at the "
+                             "model's resolution (encoded and decoded with the run's tokenizer, the default)")
     parser.add_argument("--no-figures", action="store_true", help="write no figures")
     parser.add_argument(
         "--drop-nonfinite", action="store_true", help="drop jets with NaN/inf observables (counted) instead of failing"
@@ -89,11 +92,17 @@ def _run(args: argparse.Namespace) -> int:
         args.target, args.reference, observables=names, n_jets=args.n, n_bootstraps=args.bootstraps,
         n_projections=args.projections, p=args.p, seed=args.seed, floor=not args.no_floor,
         figures=not args.no_figures, output=args.output, drop_nonfinite=args.drop_nonfinite, jetnet=args.jetnet,
-        label=args.label, com=args.com,
+        label=args.label, com=args.com, resolution="raw" if args.raw_reference else "model",
     )
     s = record["swd"]
     floor = "" if s["floor_mean"] is None else f"  floor {s['floor_mean']:.4g} +- {s['floor_std']:.2g}"
-    print(f"SWD ({', '.join(names)}; {s['n_bootstraps']} x {s['n_jets']} jets): {s['mean']:.4g} +- {s['std']:.2g}{floor}")
+    where = "reference at the model's resolution" if record.get("reference_resolution") == "model" else "reference"
+    print(f"SWD ({', '.join(names)}; {s['n_bootstraps']} x {s['n_jets']} jets; {where}): "
+          f"{s['mean']:.4g} +- {s['std']:.2g}{floor}")
+    if "tokenization" in record:
+        t = record["tokenization"]
+        print(f"tokenization distance SWD(decoded real, real): {t['mean']:.4g} +- {t['std']:.2g}  "
+              f"raw floor {t['raw_floor_mean']:.4g} +- {t['raw_floor_std']:.2g}")
     for name, w in s["per_observable"].items():
         fl = "" if w["floor_mean"] is None else f"  floor {w['floor_mean']:.4g}"
         print(f"  W_{s['p']:g}({name}) = {w['mean']:.4g} +- {w['std']:.2g}{fl}")

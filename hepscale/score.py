@@ -18,7 +18,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dir", help="tagger run folder (config.yaml with task: classification, checkpoints/ckpt.pt)")
     parser.add_argument("jets", help="jet dataset (parquet, from hepscale process or hepscale convert)")
     parser.add_argument("--output", required=True, help="scores table (parquet)")
-    parser.add_argument("--batch", type=int, default=1024, help="jets per forward pass (default 1024)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="jets per forward pass (default 256 on CPU, where larger batches thrash memory, "
+                             "1024 on a GPU)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu; e.g. cuda)")
     parser.add_argument("--any-label", action="store_true",
                         help="also score jets of classes the tagger was not trained on")
@@ -26,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings only")
     args = parser.parse_args(argv)
     configure_logging(not args.quiet)
+    if args.batch is None:
+        args.batch = 256 if str(args.device).startswith("cpu") else 1024
     if args.batch < 1:
         parser.error("--batch must be at least 1")
 

@@ -5,6 +5,8 @@
 - :mod:`~hepscale.metrics.jetnet`: the JetNet metrics (W1 of mass, particle features and EFPs,
   FPD, KPD);
 - :mod:`~hepscale.metrics.tagging`: ROC curves, AUC and background rejection of taggers;
+- :mod:`~hepscale.metrics.resolution`: real jets at a generative model's resolution (encoded and
+  decoded with its tokenizer), the like-with-like reference of the SWD;
 - :mod:`~hepscale.metrics.evaluate`: the metrics of a run or a sample file against a reference
   jet dataset (the library of ``hepscale evaluate``).
 

@@ -49,6 +49,18 @@ def _load_matrix(path: Path, names: Sequence[str], *, what: str) -> np.ndarray:
     return observable_matrix(jets, names)
 
 
+def _reference_at(reference: Path, res: Any, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Observables of the reference jets at the model's resolution and raw (same jets, same order)."""
+    from hepscale.jets.dataset import DatasetError, observable_matrix
+    from hepscale.metrics.resolution import reference_pair
+
+    try:
+        raw, decoded = reference_pair(reference, res)
+        return observable_matrix(decoded, names), observable_matrix(raw, names)
+    except DatasetError as err:
+        raise ValueError(f"reference {reference}: {err}") from err
+
+
 def _drop_nonfinite(x: np.ndarray, what: str) -> tuple[np.ndarray, int]:
     keep = np.isfinite(x).all(axis=1)
     n_bad = int((~keep).sum())
@@ -118,8 +130,15 @@ def evaluate_run(
     label: str = "Simulation",
     com: float = 13.0,
     progress: bool = True,
+    resolution: str = "model",
 ) -> tuple[dict[str, Any], Path]:
     """Evaluate a finished run (its ``samples.parquet``) or a jet dataset file against ``reference``.
+
+    ``resolution="model"`` (default): for a generative run folder, the reference jets are taken at
+    the model's resolution (encoded with its tokenizer, truncated and decoded as generated jets
+    are, :mod:`hepscale.metrics.resolution`), and the record also holds ``tokenization``: the
+    SWD between those and the raw reference jets and the raw floor. ``"raw"``: the raw reference
+    (the comparison of earlier versions; a samples file is always compared with it as given).
 
     For a run folder the record is merged into its ``result.json`` under ``"evaluation"``
     (:meth:`hepscale.runs.folder.RunFolder.merge_result`) and the figures go to its
@@ -166,24 +185,44 @@ def evaluate_run(
     if not reference.exists():
         raise FileNotFoundError(f"--reference: {reference} does not exist")
 
+    from hepscale.metrics.resolution import run_resolution
+
+    res = run_resolution(run.path) if run is not None and resolution == "model" else None
     gen = _load_matrix(samples, names, what=f"samples {samples}")
-    ref = _load_matrix(reference, names, what=f"reference {reference}")
+    raw = None
+    if res is not None:  # like with like: the reference at the model's resolution, the raw one beside it
+        ref, raw = _reference_at(reference, res, names)
+    else:
+        ref = _load_matrix(reference, names, what=f"reference {reference}")
     dropped = {"generated": 0, "reference": 0}
     if drop_nonfinite:
         gen, dropped["generated"] = _drop_nonfinite(gen, f"samples {samples}")
         ref, dropped["reference"] = _drop_nonfinite(ref, f"reference {reference}")
+        if raw is not None:
+            raw, _ = _drop_nonfinite(raw, f"reference {reference} (raw)")
     gen = swd.check_sample(gen, name=f"samples {samples}", names=names)
     ref = swd.check_sample(ref, name=f"reference {reference}", names=names)
 
-    metrics = evaluate(gen, ref, observables=names, n_jets=n_jets, n_bootstraps=n_bootstraps,
-                       n_projections=n_projections, p=p, seed=seed, floor=floor, progress=progress)
+    kw = dict(observables=names, n_jets=n_jets, n_bootstraps=n_bootstraps, n_projections=n_projections, p=p,
+              seed=seed, progress=progress)
+    metrics = evaluate(gen, ref, floor=floor, **kw)
     record: dict[str, Any] = {
         "samples": str(samples),
         "reference": str(reference),
+        "reference_resolution": "model" if res is not None else "raw",
         **metrics,
         "dropped_nonfinite": dropped,
         "code_version": code_version(),
     }
+    if res is not None and raw is not None:
+        # the distance the representation alone causes, and the floor of raw jets
+        rep = evaluate(ref, swd.check_sample(raw, name=f"reference {reference} (raw)", names=names),
+                       floor=True, **kw)["swd"]
+        record["resolution"] = res.record()
+        record["tokenization"] = {"mean": rep["mean"], "std": rep["std"], "raw_floor_mean": rep["floor_mean"],
+                                  "raw_floor_std": rep["floor_std"],
+                                  "per_observable": {k: {"mean": v["mean"], "std": v["std"]}
+                                                     for k, v in rep["per_observable"].items()}}
     if jetnet:
         from hepscale.metrics import jetnet as jetnet_metrics
 

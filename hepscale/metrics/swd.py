@@ -208,6 +208,8 @@ class SWDResult:
     seed: int | None
     replace: bool
     per_observable: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    #: jets in each pool the resamples are drawn from (generated, reference half A, half B)
+    pool_sizes: tuple[int, ...] = ()
     swd_values: tuple[float, ...] = ()
     floor_values: tuple[float, ...] = ()
 
@@ -251,6 +253,7 @@ def bootstrap_swd(
     seed: int | None = 0,
     floor: bool = True,
     replace: bool = True,
+    equal_pools: bool = True,
     chunk_size: int = 128,
     progress: bool = False,
 ) -> SWDResult:
@@ -276,6 +279,12 @@ def bootstrap_swd(
         Also compute the floor: the reference is split (seeded, disjoint) into halves A and
         B; the generated sample is compared with resamples of A, and the floor is the SWD
         between resamples of B and the same resamples of A.
+    equal_pools
+        With ``floor``: draw the generated pool and both halves to one size (seeded subsets of
+        ``min(n_gen, n_ref // 2)`` jets), so that the SWD and the floor are the same estimator.
+        A resample carries the finite-size fluctuation of its pool; with pools of different
+        sizes a perfect model (an independent real sample) would not reach the floor. With
+        equal pools its expected SWD / floor is exactly 1, at any pool size.
     replace
         Resample with replacement (the bootstrap, default) or draw subsets without
         replacement (then a pool of exactly ``n_jets`` jets gives zero spread).
@@ -319,9 +328,14 @@ def bootstrap_swd(
     gen_s = (gen - mean) / std
     ref_s = (ref - mean) / std
     if floor:
-        perm = np.random.default_rng(split_ss).permutation(len(ref))
+        split_rng = np.random.default_rng(split_ss)
+        perm = split_rng.permutation(len(ref))
         pool_a = ref_s[perm[: len(ref) // 2]]
         pool_b = ref_s[perm[len(ref) // 2 :]]
+        if equal_pools:
+            m = min(len(gen_s), len(pool_a), len(pool_b))
+            gen_s = gen_s[np.sort(split_rng.permutation(len(gen_s))[:m])]
+            pool_a, pool_b = pool_a[:m], pool_b[:m]
     else:
         pool_a, pool_b = ref_s, None
 
@@ -386,6 +400,7 @@ def bootstrap_swd(
         per_observable=per_observable,
         swd_values=tuple(float(v) for v in swd_vals),
         floor_values=tuple(float(v) for v in floor_vals) if floor_vals is not None else (),
+        pool_sizes=(len(gen_s), len(pool_a)) + ((len(pool_b),) if pool_b is not None else ()),
     )
     logger.info(
         "SWD = %.4g +- %.3g (floor %s) over %d resamples of %d jets",

@@ -71,9 +71,12 @@ def collect(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
 def summary_table(table: Any) -> str:
     """One line per run: model, N, D, epochs, C, final validation loss and SWD (with floor) when evaluated."""
     has_swd = "evaluation.swd.mean" in table.columns
+    has_tok = "evaluation.tokenization.mean" in table.columns
     header = f"{'model':<5} {'N':>9} {'D':>9} {'epochs':>7} {'C':>9} {'val loss':>9}"
     if has_swd:
         header += f" {'SWD':>19} {'SWD floor':>19}"
+    if has_tok:
+        header += f" {'tokenization':>19} {'raw floor':>19}"
     lines = [header, "-" * len(header)]
     for _, row in table.sort_values(["n_params_non_embedding", "tokens_seen"]).iterrows():
         line = (f"{row['model']:<5} {row['n_params_non_embedding']:>9.3g} {row['tokens_seen']:>9.3g} "
@@ -82,8 +85,16 @@ def summary_table(table: Any) -> str:
             mean, std = row.get("evaluation.swd.mean"), row.get("evaluation.swd.std")
             fmean, fstd = row.get("evaluation.swd.floor_mean"), row.get("evaluation.swd.floor_std")
             line += f" {_pm(mean, std):>19} {_pm(fmean, fstd):>19}"
+        if has_tok:
+            tok = _pm(row.get("evaluation.tokenization.mean"), row.get("evaluation.tokenization.std"))
+            raw = _pm(row.get("evaluation.tokenization.raw_floor_mean"), row.get("evaluation.tokenization.raw_floor_std"))
+            line += f" {tok:>19} {raw:>19}"
         lines.append(line)
     lines.append("N: non-embedding parameters; D: tokens seen; C: FLOPs (6 N B S steps); SWD: bootstrap mean +- std")
+    if has_tok:
+        lines.append("SWD and its floor against real jets at the model's resolution (encoded and decoded with the "
+                     "run's tokenizer); tokenization: SWD(decoded real, real), the distance the representation alone "
+                     "causes; raw floor: real vs real at full resolution")
     return "\n".join(lines)
 
 
@@ -97,7 +108,8 @@ def _pm(mean: Any, std: Any) -> str:
 
 
 def plot_swd_vs_n(table: Any, path: str | os.PathLike[str], *, label: str = "Simulation") -> list[Path]:
-    """SWD (bootstrap mean +- std) against non-embedding parameters N, with the SWD floor as a band.
+    """SWD (bootstrap mean +- std) against non-embedding parameters N, with the SWD floor as a
+    band and, for runs evaluated at the model's resolution, the tokenization distance as a second.
 
     Returns
     -------
@@ -127,8 +139,16 @@ def plot_swd_vs_n(table: Any, path: str | os.PathLike[str], *, label: str = "Sim
             fm = float(np.nanmean(t["evaluation.swd.floor_mean"].to_numpy(dtype=float)))
             fs = float(np.nanmean(t["evaluation.swd.floor_std"].to_numpy(dtype=float)))
             lo, hi = n.min() / 1.5, n.max() * 1.5
-            ax.fill_between([lo, hi], fm - fs, fm + fs, color="tab:blue", alpha=0.3, label="SWD floor (real vs real)")
+            tokenized = "evaluation.tokenization.mean" in t.columns and t["evaluation.tokenization.mean"].notna().any()
+            ax.fill_between([lo, hi], fm - fs, fm + fs, color="tab:blue", alpha=0.3,
+                            label="SWD floor (real vs real" + (", tokenized)" if tokenized else ")"))
             ax.axhline(fm, color="tab:blue", lw=1)
+            if tokenized:  # the distance the representation alone causes
+                tm = float(np.nanmean(t["evaluation.tokenization.mean"].to_numpy(dtype=float)))
+                ts = float(np.nanmean(t["evaluation.tokenization.std"].to_numpy(dtype=float)))
+                ax.fill_between([lo, hi], tm - ts, tm + ts, color="tab:orange", alpha=0.3,
+                                label="tokenization (decoded real vs real)")
+                ax.axhline(tm, color="tab:orange", lw=1)
             ax.set_xlim(lo, hi)
         ax.set_xscale("log")
         ax.set_xlabel("Non-embedding parameters N")

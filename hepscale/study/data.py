@@ -5,7 +5,8 @@ for a generation study, ``tokens-<hash>/`` and ``reference-<hash>.parquet`` (the
 validation jets of the token split, the reference of the SWD); for a tagging study,
 ``tagging-<hash>/`` (the train/validation/test splits of the classes,
 :func:`hepscale.tagging.data.prepare_tagging_data`). The hash of the token or tagging folder
-comes from every setting upstream (generator, processor, tokenizer or tagging section), so a
+comes from every setting upstream (generator, processor, tokenizer or tagging section) and the
+version of the code that writes it (package version, token split layout, tagging format), so a
 run whose data changes gets a new run id.
 
 Inputs outside the study folder (``data.events``, ``data.jets``, ``data.reference``) are
@@ -63,6 +64,8 @@ def generator_configs(study: StudyConfig) -> list[Any]:
 def data_keys(study: StudyConfig) -> dict[str, str]:
     """Settings hashes (12 hex digits) of the data steps: ``jets`` (source + processing) and
     ``tokens`` (generation) or ``tagging`` (tagging)."""
+    from hepscale._version import __version__
+
     d = study.data
     if d.jets:
         jets_key = _hash({"jets": _file_identity(d.jets)})
@@ -74,10 +77,14 @@ def data_keys(study: StudyConfig) -> dict[str, str]:
         jets_key = _hash({"source": source, "process": _process_config(study), "chunksize": d.process.chunksize})
     if study.task == "tagging":
         assert d.tagging is not None
-        return {"jets": jets_key, "tagging": _hash({"jets": jets_key, "tagging": to_dict(d.tagging)})}
-    from hepscale.tokens.tokenizer import TokenizerConfig
+        from hepscale.tagging.data import FORMAT_VERSION as TAGGING_FORMAT
 
-    tokens_key = _hash({"jets": jets_key, "tokenizer": to_dict(TokenizerConfig(**(d.tokenizer or {})))})
+        code = {"version": __version__, "tagging_format": TAGGING_FORMAT}
+        return {"jets": jets_key, "tagging": _hash({"jets": jets_key, "tagging": to_dict(d.tagging), "code": code})}
+    from hepscale.tokens.tokenizer import SPLIT_LAYOUT, TokenizerConfig
+
+    code = {"version": __version__, "split_layout": SPLIT_LAYOUT}
+    tokens_key = _hash({"jets": jets_key, "tokenizer": to_dict(TokenizerConfig(**(d.tokenizer or {}))), "code": code})
     return {"jets": jets_key, "tokens": tokens_key}
 
 

@@ -70,7 +70,7 @@ def _validation_jets(jets_path: str, tokens_dir: Path) -> Any:
     import numpy as np
 
     from hepscale.jets.dataset import read_jets
-    from hepscale.tokens.tokenizer import Tokenizer, load_tokens
+    from hepscale.tokens.tokenizer import Tokenizer, load_tokens, split_indices
 
     val, tok = load_tokens(tokens_dir, "val")
     info = json.loads((tokens_dir / TOKENS_INFO).read_text(encoding="utf-8"))
@@ -80,10 +80,7 @@ def _validation_jets(jets_path: str, tokens_dir: Path) -> Any:
     if n != info["n_train_jets"] + info["n_val_jets"]:
         raise StudyError(f"{jets_path} holds {n} jets, the token split of {tokens_dir} "
                          f"{info['n_train_jets']} + {info['n_val_jets']}; re-run the preparation")
-    rng = np.random.default_rng(cfg.split_seed)
-    is_val = np.zeros(n, dtype=bool)
-    is_val[rng.permutation(n)[: int(round(cfg.val_fraction * n))]] = True
-    ref = jets[is_val]
+    ref = jets[split_indices(n, cfg)[1]]
     tokens, offsets = Tokenizer(cfg).encode_jets(ref)
     if not (np.array_equal(offsets, val.offsets) and np.array_equal(np.asarray(tokens), np.asarray(val.tokens))):
         raise StudyError(f"the validation jets of {jets_path} do not reproduce {tokens_dir}/val.bin")

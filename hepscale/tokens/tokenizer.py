@@ -37,13 +37,18 @@ mapped with :func:`numpy.memmap`, nanoGPT style); ``DIR/train_offsets.npy`` and
 ``DIR/val_offsets.npy``: int64 arrays of shape (n_jets + 1,), jet ``i`` is
 ``tokens[offsets[i]:offsets[i + 1]]``; ``DIR/tokenizer.json``. The split is by jet and
 deterministic: a permutation seeded with ``split_seed`` puts ``val_fraction`` of the jets
-in the validation set; each split keeps the input order of its jets.
+in the validation set, and both splits are written in a seeded random order (recorded as
+``split_order`` in ``tokenizer.json``). Input files are sorted by process, so the unique-data
+subsets of the trainer, the first jets of ``train.bin``, are random subsets of the training
+split with its composition, never the first process of the input.
 
 Decoding gives the bin centres (the geometric centre for log bins), so a constituent in
 range comes back within one bin width. Generated jets are turned into a jet dataset with
 :func:`hepscale.jets.dataset.build_jets`, the same observables as real jets: constituents get
-``eta = deta``, ``phi = dphi`` (jet axis at eta = phi = 0) and zero mass, which leaves
-mass, tau_N, D2 and multiplicity unchanged.
+``eta = deta``, ``phi = dphi`` (jet axis at eta = phi = 0) and zero mass. The round trip is
+not the identity for the observables: bin centres, massless constituents and the truncation at
+``max_constituents`` change jet mass, tau_N, D2 and multiplicity, so generated jets are only
+compared with real jets that went through the same encoding and decoding.
 """
 
 from __future__ import annotations
@@ -70,11 +75,15 @@ __all__ = [
     "TokenData",
     "load_tokens",
     "tokenize_dataset",
+    "split_indices",
 ]
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: version of what :func:`tokenize_dataset` writes for the same jets and settings, part of a
+#: study's data key (2: both splits in a seeded random order)
+SPLIT_LAYOUT = 2
 
 
 class TokenizerError(DataError):
@@ -396,6 +405,22 @@ def _select(tokens: np.ndarray, offsets: np.ndarray, jets: np.ndarray) -> tuple[
     return tokens[starts + within], new_offsets
 
 
+def split_indices(n: int, config: TokenizerConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The jets (indices into the input) of ``train.bin`` and ``val.bin``, in their order.
+
+    A permutation seeded with ``config.split_seed`` puts ``val_fraction`` of the jets in the
+    validation split; both splits are then written in a seeded random order: the input is sorted
+    by process (ttbar files, then QCD), and a unique-data budget U takes the first jets of
+    ``train.bin``, so it must never be the first process of the input.
+    """
+    rng = np.random.default_rng(config.split_seed)
+    is_val = np.zeros(n, dtype=bool)
+    is_val[rng.permutation(n)[: int(round(config.val_fraction * n))]] = True
+    train = rng.permutation(np.flatnonzero(~is_val))
+    val = rng.permutation(np.flatnonzero(is_val))
+    return train, val
+
+
 def tokenize_dataset(
     jets_path: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -417,20 +442,16 @@ def tokenize_dataset(
     jets = read_jets(jets_path, columns=["constituents"])
     logger.info("tokenizing %d jets from %s", len(jets), jets_path)
     tokens, offsets = tok.encode_jets(jets)
-    n = len(offsets) - 1
-    rng = np.random.default_rng(tok.config.split_seed)
-    n_val = int(round(tok.config.val_fraction * n))
-    is_val = np.zeros(n, dtype=bool)
-    is_val[rng.permutation(n)[:n_val]] = True
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     info = tok.to_dict()
-    for split, mask in (("train", ~is_val), ("val", is_val)):
-        t, o = _select(tokens, offsets, np.flatnonzero(mask))
+    for split, index in zip(("train", "val"), split_indices(len(offsets) - 1, tok.config)):
+        t, o = _select(tokens, offsets, index)
         _write_split(out, split, t, o)
         info[f"n_{split}_jets"] = int(len(o) - 1)
         info[f"n_{split}_tokens"] = int(o[-1])
     info["source"] = os.fspath(jets_path)
+    info["split_order"] = {"shuffled": True, "seed": tok.config.split_seed}
     info["fingerprint"] = tok.fingerprint()
     info["code_version"] = code_version()
     atomic_write_json(out / "tokenizer.json", info)

@@ -201,3 +201,26 @@ def test_metrics_package_reexports_lazily() -> None:
     assert metrics.evaluate_run is evaluate.evaluate_run and metrics.evaluate is evaluate
     with pytest.raises(AttributeError):
         _ = metrics.no_such_metric
+
+
+@pytest.mark.parametrize(("n_gen", "n_ref", "n_jets"), [(400, 4000, 200), (2000, 2000, 500), (800, 12000, 800)])
+def test_a_perfect_model_reaches_the_floor(n_gen: int, n_ref: int, n_jets: int) -> None:
+    """An independent real sample in place of generated jets: SWD / floor = 1 within its
+    uncertainty, whatever the pool sizes, over many independent trials. With pools of the raw
+    sizes (``equal_pools=False``) the same estimator is biased when the pools differ."""
+    ratios, raw = [], []
+    for trial in range(20):
+        rng = np.random.default_rng(100 + trial)
+        gen, ref = _jets(rng, n_gen), _jets(rng, n_ref)
+        kw = dict(n_jets=n_jets, n_bootstraps=4, n_projections=32, seed=trial)
+        res = swd.bootstrap_swd(gen, ref, **kw)
+        assert res.pool_sizes == (min(n_gen, n_ref // 2),) * 3
+        ratios.append(res.swd / res.floor)
+        if 4 * n_gen <= n_ref:  # a generated pool much smaller than the reference halves
+            old = swd.bootstrap_swd(gen, ref, equal_pools=False, **kw)
+            raw.append(old.swd / old.floor)
+    mean, err = np.mean(ratios), np.std(ratios, ddof=1) / np.sqrt(len(ratios))
+    assert abs(mean - 1.0) < 3 * err + 0.01, (mean, err)
+    if raw:  # the test can fail: unequal pools put a perfect model away from the floor
+        raw_mean, raw_err = np.mean(raw), np.std(raw, ddof=1) / np.sqrt(len(raw))
+        assert abs(raw_mean - 1.0) > 3 * raw_err, (raw_mean, raw_err)

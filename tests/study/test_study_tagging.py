@@ -338,3 +338,45 @@ def test_fits_repeated_per_grid_axis(tmp_path: Path, tagging_jets: Path) -> None
     data["grid"].pop("max_particles")
     with pytest.raises(ConfigError, match=r"fit\.fits\[0\]\.per: grid\.max_particles lists no values"):
         load_study(write_study(tmp_path / "u.yaml", data))
+
+
+# ---------------------------------------------------------------------------- L(D) fitted at the end of a study
+@pytest.fixture(scope="module")
+def fitted_tagging_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """Six unique-jet budgets of one tagger (two epochs each), L(D) fitted at the end."""
+    from hepscale.study import run_study
+
+    base = tmp_path_factory.mktemp("fitted_tagging_study")
+    jets = base / "jets.parquet"
+    write_jets(jets, labelled_jets(500, seed=7))
+    data = tagging_dict(base / "out", jets)
+    data["grid"] = {"models": ["Pico"], "lr": {"Pico": 3.0e-3}, "features": ["kin"], "max_particles": [16],
+                    "unique_jets": [25, 50, 100, 200, 400, 600], "epochs": [2]}
+    data["evaluation"] = {"enabled": False}
+    data["fit"] = {"n_bootstrap": 50, "fits": [{"name": "loss_vs_D", "law": "power-offset", "x": "D",
+                                                "per": ["features", "model"]}]}
+    path = write_study(base / "s.yaml", data)
+    return path, run_study(path, jobs=2, progress=False)
+
+
+def test_study_fits_beta_with_an_interval_and_l_inf_below_the_losses(
+        fitted_tagging_study: tuple[Path, dict[str, Any]]) -> None:
+    from hepscale.study.tagging_results import loss_fits
+
+    _, out = fitted_tagging_study
+    folder = Path(out["study_dir"])
+    assert out["done"] == 6 and not out["failed"] and not out["fits_failed"] and not out["fits_skipped"]
+    table = pd.read_parquet(folder / "runs.parquet")
+    assert sorted(table["unique_tokens"]) == [25, 50, 100, 200, 400, 600]
+    fit = json.loads((folder / "fits" / "loss_vs_D_kin_Pico.json").read_text())
+    assert fit["inputs"]["n_rows"] == 6 and fit["inputs"]["columns"] == {"x": "tokens_seen", "y": "final_val_loss"}
+    beta, (lo, hi) = fit["params"]["alpha"], fit["ci"]["alpha"]
+    assert 0 < beta and math.isfinite(lo) and math.isfinite(hi) and lo < hi
+    assert fit["bootstrap"]["n_resamples"] == 50
+    assert fit["params"]["y_inf"] < table["final_val_loss"].min()  # L_inf below every measured loss
+    # the study's figures draw it: the fitted curve on loss vs D, L_inf per feature set
+    (record,) = loss_fits(folder / "fits")
+    assert (record["features"], record["model"], record["max_particles"]) == ("kin", "Pico", None)
+    assert record["params"]["y_inf"] == fit["params"]["y_inf"]
+    figures = {Path(f).name for f in out["figures"]}
+    assert {"loss_vs_D_kin.png", "linf_per_features.png", "linf_per_features.pdf"} <= figures

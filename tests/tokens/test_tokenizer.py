@@ -171,3 +171,31 @@ def test_inconsistent_description_is_rejected(jets_file: Path, tmp_path: Path) -
     path.write_text(json.dumps(data))
     with pytest.raises(TokenizerError, match="val.bin"):
         load_tokens(tmp_path, "val")
+
+
+def test_unique_subsets_keep_the_composition_of_the_training_split(tmp_path: Path) -> None:
+    """Input sorted by process (all 'ttbar' jets, then all 'QCD' jets): every unique-token budget U
+    of the trainer (the first jets of train.bin) holds both processes in the training split's
+    proportion within its binomial error, not the first process of the file."""
+    from hepscale.train.budget import unique_subset
+
+    rng = np.random.default_rng(4)
+    n_a, n_b = 900, 2100  # process A: 12 constituents per jet, process B: 25 (told apart by length)
+    k = np.r_[np.full(n_a, 12), np.full(n_b, 25)]
+    tot = int(k.sum())
+    cons = ak.zip({"pt": rng.exponential(20.0, tot) + 0.6, "eta": rng.normal(0, 0.2, tot),
+                   "phi": rng.normal(0, 0.2, tot), "mass": np.zeros(tot)})
+    write_jets(tmp_path / "jets.parquet", build_jets(ak.unflatten(cons, k)))
+    info = tokenize_dataset(tmp_path / "jets.parquet", tmp_path / "tokens", config=TokenizerConfig(split_seed=5))
+    assert info["split_order"] == {"shuffled": True, "seed": 5}
+    train, _ = load_tokens(tmp_path / "tokens", "train")
+    is_a = train.lengths == 12 + 2  # start and stop tokens
+    assert is_a.sum() + (train.lengths == 25 + 2).sum() == train.n_jets
+    frac = is_a.mean()
+    for budget in (500, 2000, 8000, 30000):
+        n = unique_subset(train.lengths, budget)
+        got = is_a[:n].mean()
+        sigma = np.sqrt(frac * (1 - frac) / n * (1 - n / train.n_jets))  # without replacement
+        assert abs(got - frac) <= 4 * sigma + 1e-12, (budget, n, got, frac)
+    # the two smallest budgets would hold no process-B jet at all in file order
+    assert unique_subset(train.lengths, 2000) < n_a * 0.9
