@@ -199,7 +199,17 @@ def _chinchilla(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     result["compute_optimal"] = {"definition": "C = 6 N D; N_opt = G (C/6)^(beta/(alpha+beta)), "
                                                "D_opt = G^-1 (C/6)^(alpha/(alpha+beta)), "
                                                "G = (alpha A / (beta B))^(1/(alpha+beta))",
+                                 "pair": {"N": options.columns.get("N"), "D": options.columns.get("D")},
                                  "budgets": rows}
+    measured = column_if_present(table, options, "C")
+    if measured is not None:  # how the frontier's C = 6 N D relates to the runs' own compute column
+        ratio = measured / (6.0 * N * D)
+        result["compute_optimal"]["measured_compute"] = {
+            "column": options.columns.get("C"), "ratio_to_6ND_median": float(np.median(ratio)),
+            "ratio_to_6ND_range": [float(ratio.min()), float(ratio.max())],
+            "note": "the frontier's budgets are C = 6 N D with the fit's own N and D columns; the runs' compute "
+                    "column counts padded positions and, by default, N with the embeddings",
+        }
     result["inputs"]["grid"] = options.grid
     labels, reps = _groups(D)
     grid = np.geomspace(N.min(), N.max(), 150)

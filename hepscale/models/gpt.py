@@ -17,8 +17,9 @@ position embeddings (an untied output head counts as embedding too).
 
 FLOPs per token of one training step (forward + backward) are ``6 N`` (Kaplan's
 approximation); :func:`flops_per_token` adds the attention term ``6 L S d`` on request.
-The study's compute is ``C = 6 N B S n_steps`` with ``N = N_non_embedding``;
-``result.json`` also gives it with ``N_total``.
+The study's compute is ``C = 6 N B S n_steps`` with ``N = N_total`` (parameters including the
+embeddings, the generation study's definition; ``budget.flops_params``); ``result.json`` also
+gives it with ``N_non_embedding``.
 
 Sizes of the scaling study (Pico ... XXL) are in the size table ``configs/models.yaml``
 (:func:`model_sizes`).

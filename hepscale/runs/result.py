@@ -39,7 +39,8 @@ class RunResult:
     epochs
         D / U.
     flops
-        C = 6 N B S n_steps with N non-embedding (``flops_total_params``: N total).
+        C = 6 N B S n_steps with the N that ``flops_n`` names (total by default, the
+        generation study's definition; ``flops_total_params`` and ``flops_non_embedding``: both).
     final_val_loss
         Validation loss at the end of training (None when never evaluated).
     """

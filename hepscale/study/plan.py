@@ -7,14 +7,16 @@ The numbers come from the same accounting as the trainer (:mod:`hepscale.train.b
 dataset of the study folder when it exists, else with ``plan.mean_jet_tokens`` tokens per jet.
 Nothing here imports torch.
 
-Compute: ``C = 6 N B S n_steps`` with ``N`` non-embedding (as in ``result.json``'s ``flops``);
-the GPU-hour estimate uses ``N`` including embeddings (the output head is real work) and the
-assumed sustained throughput ``plan.sustained_flops``.
+Compute: ``C = 6 N B S n_steps`` with ``N`` including the embeddings, as the generation study
+defines it (``budget.flops_params: non_embedding`` for ``N`` non-embedding), as in
+``result.json``'s ``flops``; isoFLOP budgets (``grid.flops``) are turned into steps with the same
+C. The GPU-hour estimate uses ``N`` including embeddings and the assumed sustained throughput
+``plan.sustained_flops``.
 
 A tagging study counts jets: D = B steps jets seen, U the jets of the unique subset (the
 training split of the tagging dataset when it exists, else ``data.unique_jets``), and C the
-tagger's own count, :func:`hepscale.models.tagger_sizes.train_flops_per_jet` x D (non-embedding;
-all layers for the estimate), with N from :func:`hepscale.models.tagger_sizes.param_counts`.
+tagger's own count, :func:`hepscale.models.tagger_sizes.train_flops_per_jet` x D (all layers by
+default, as ``budget.flops_params`` says), with N from :func:`hepscale.models.tagger_sizes.param_counts`.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ logger = logging.getLogger(__name__)
 class PlanRow:
     """One run in the plan: N (non-embedding and total), D and U (``tokens``, ``unique_tokens``:
     in the study's data unit, tokens or jets; U None: all of the training split, unknown before
-    the data exists), epochs, steps, C (FLOPs, N non-embedding: 6 N B S steps, or the tagger's
-    own count; ``flops_total`` with N total); tagging runs also their ``features`` and
+    the data exists), epochs, steps, C (FLOPs, 6 N B S steps with the N of ``budget.flops_params``,
+    or the tagger's own count; ``flops_total`` with N total); tagging runs also their ``features`` and
     ``max_particles`` P."""
 
     run_id: str
@@ -91,7 +93,12 @@ def plan_rows(
         return _tagging_rows(study, runs, Path(study_dir if study_dir is not None else study.folder))
     from hepscale.models.sizes import n_params_non_embedding, n_params_total
     from hepscale.tokens.tokenizer import Tokenizer, TokenizerConfig
-    from hepscale.train.budget import Accounting, steps_for_budget, training_flops
+    from hepscale.train.budget import (
+        Accounting,
+        pick_flops,
+        steps_for_budget,
+        training_flops,
+    )
     from hepscale.train.config import model_config_for
 
     tokenizer = Tokenizer(TokenizerConfig(**(study.data.tokenizer or {})))
@@ -111,11 +118,12 @@ def plan_rows(
         else:
             mean_len = study.plan.mean_jet_tokens
             unique = None if cfg.data.unique_tokens is None else float(cfg.data.unique_tokens)
-        steps = steps_for_budget(cfg.budget, batch_size=B, mean_units=mean_len,
-                                 flops_per_step=training_flops(n_ne, batch_size=B, seq_len=S, steps=1))
+        per_step = pick_flops(training_flops(n_ne, batch_size=B, seq_len=S, steps=1),
+                              training_flops(n_tot, batch_size=B, seq_len=S, steps=1), cfg.budget.flops_params)
+        steps = steps_for_budget(cfg.budget, batch_size=B, mean_units=mean_len, flops_per_step=per_step)
         tokens = float(cfg.budget.tokens) if cfg.budget.tokens is not None else steps * B * mean_len
         acc = Accounting(n_params=n_ne, n_params_total=n_tot, steps=steps, batch_size=B, seq_len=S, tokens=tokens,
-                         unique=unique)
+                         unique=unique, flops_params=cfg.budget.flops_params)
         rows.append(PlanRow(run.run_id, run.model, acc.n_params, acc.n_params_total, acc.tokens, acc.unique,
                             acc.epochs, acc.steps, acc.flops, acc.flops_total, cfg.optim.lr, cfg.seed))
     return rows
@@ -140,7 +148,7 @@ def _tagging_rows(study: StudyConfig, runs: Sequence[Run], root: Path) -> list[P
         train_flops_per_jet,
     )
     from hepscale.tagging.features import FEATURE_SETS
-    from hepscale.train.budget import steps_for_budget
+    from hepscale.train.budget import pick_flops, steps_for_budget
 
     assert study.data.tagging is not None
     n_classes = len(study.data.tagging.classes)
@@ -155,7 +163,8 @@ def _tagging_rows(study: StudyConfig, runs: Sequence[Run], root: Path) -> list[P
                               max_particles=d.max_particles, pairwise=m.pairwise, dropout=m.dropout, **custom)
         n_ne, n_tot = param_counts(shape)
         per_jet, per_jet_total = train_flops_per_jet(shape)
-        steps = steps_for_budget(cfg.budget, batch_size=B, mean_units=1.0, flops_per_step=per_jet * B)
+        per_jet_c = pick_flops(per_jet, per_jet_total, cfg.budget.flops_params)
+        steps = steps_for_budget(cfg.budget, batch_size=B, mean_units=1.0, flops_per_step=per_jet_c * B)
         unique: float | None = None if d.unique_jets is None else float(d.unique_jets)
         if n_train is not None:
             if d.unique_jets is not None and d.unique_jets > n_train:  # the trainer will refuse it
@@ -164,7 +173,7 @@ def _tagging_rows(study: StudyConfig, runs: Sequence[Run], root: Path) -> list[P
             unique = float(n_train if d.unique_jets is None else min(d.unique_jets, n_train))
         jets = float(steps * B)
         rows.append(PlanRow(run.run_id, run.model, n_ne, n_tot, jets, unique, jets / unique if unique else None, steps,
-                            per_jet * jets, per_jet_total * jets, cfg.optim.lr, cfg.seed, d.features,
+                            per_jet_c * jets, per_jet_total * jets, cfg.optim.lr, cfg.seed, d.features,
                             d.max_particles))
     return rows
 
@@ -194,18 +203,20 @@ def format_plan(study: StudyConfig, rows: Sequence[PlanRow]) -> str:
     total = sum(r.flops for r in rows)
     total_incl = sum(r.flops_total for r in rows)
     hours = total_incl / study.plan.sustained_flops / 3600.0
+    kinds = sorted({r.flops == r.flops_total for r in rows})
+    which = "all layers" if kinds == [True] else "as budget.flops_params says"
     if tagging:
         legend = ("N: non-embedding parameters; P: particles per jet; D: jets seen; U: unique jets ('all': the whole "
-                  "training split); C: the tagger's training FLOPs per jet x D (non-embedding layers)")
+                  f"training split); C: the tagger's training FLOPs per jet x D ({which})")
         with_all = "FLOPs with the embedding layers"
     else:
         legend = ("N: non-embedding parameters; D: tokens seen; U: unique tokens ('all': all of train.bin); "
-                  "C = 6 N B S steps (FLOPs, N non-embedding)")
+                  "C = 6 N B S steps (FLOPs, " + ("N with embeddings" if kinds == [True] else which) + ")")
         with_all = "FLOPs with embeddings and output head"
     lines += [
         "-" * len(header),
         legend,
-        f"total compute {total:.3g} FLOPs (N non-embedding), {total_incl:.3g} {with_all}",
+        f"total compute C {total:.3g} FLOPs, {total_incl:.3g} {with_all}",
         (f"estimate {hours:.3g} GPU-hours at an assumed sustained {study.plan.sustained_flops:.3g} FLOP/s "
          "(plan.sustained_flops), from the compute with embeddings"),
     ]

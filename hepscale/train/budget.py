@@ -12,8 +12,9 @@ data seen, and U, the size of the fixed training subset, are counted in data uni
 - steps: a budget is exactly one of ``steps``, ``tokens`` (D; steps = ceil(D / (B x mean
   units per item)) so that the schedule knows its end) or ``flops`` (steps = ceil(C / FLOPs
   per step)) (:func:`steps_for_budget`);
-- compute: ``C = 6 N B S n_steps`` (:func:`training_flops`), given for N non-embedding
-  (``flops``) and N total (``flops_total_params``).
+- compute: ``C = 6 N B S n_steps`` (:func:`training_flops`) with N including the embeddings by
+  default, as the generation study defines it (``flops``; ``budget.flops_params``), and given
+  for both N (``flops_total_params``, ``flops_non_embedding``).
 
 Exit codes of a run are those of :mod:`hepscale.errors` (0 finished, 2 bad input, 3 diverged,
 85 checkpointed on request).
@@ -42,13 +43,26 @@ __all__ = [
     "EXIT_DIVERGED",
     "EXIT_CHECKPOINT",
     "FLOPS_FORMULA",
+    "FLOPS_PARAMS",
+    "pick_flops",
     "Accounting",
     "unique_subset",
     "steps_for_budget",
     "training_flops",
 ]
 
-FLOPS_FORMULA = "6 * N * batch_size * seq_len * steps (flops: N non-embedding; flops_total_params: N total)"
+FLOPS_FORMULA = ("6 * N * batch_size * seq_len * steps (flops: N as flops_n says, total by default; "
+                 "flops_total_params: N total; flops_non_embedding: N non-embedding)")
+
+#: values of ``budget.flops_params``: the N of the compute C
+FLOPS_PARAMS = ("total", "non_embedding")
+
+
+def pick_flops(flops_non_embedding: float, flops_total: float, flops_params: str) -> float:
+    """The compute C of ``budget.flops_params`` (``total`` or ``non_embedding``)."""
+    if flops_params not in FLOPS_PARAMS:
+        raise ConfigError(f"budget.flops_params must be one of {list(FLOPS_PARAMS)}, got {flops_params!r}")
+    return flops_total if flops_params == "total" else flops_non_embedding
 
 
 def unique_subset(
@@ -93,13 +107,13 @@ def steps_for_budget(budget: Any, *, batch_size: int, mean_units: float, flops_p
     Parameters
     ----------
     budget
-        ``steps``, ``tokens`` (D, data units) or ``flops`` (C with N non-embedding); exactly one set.
+        ``steps``, ``tokens`` (D, data units) or ``flops`` (C); exactly one set.
     batch_size
         Items per optimizer step.
     mean_units
         Mean data units per item of the unique subset.
     flops_per_step
-        Compute of one optimizer step (N non-embedding).
+        Compute of one optimizer step (with the N of ``budget.flops_params``).
 
     Raises
     ------
@@ -123,8 +137,9 @@ def steps_for_budget(budget: Any, *, batch_size: int, mean_units: float, flops_p
 class Accounting:
     """N, D, U, epochs and C of a run (planned or measured).
 
-    ``flops`` uses N non-embedding, ``flops_total`` N total; ``unique`` and ``epochs`` are None
-    when U is not known yet (planning before the data exists with no U budget).
+    ``flops`` uses the N of ``flops_params`` (total by default), ``flops_total`` N total and
+    ``flops_non_embedding`` N non-embedding; ``unique`` and ``epochs`` are None when U is not
+    known yet (planning before the data exists with no U budget).
     """
 
     n_params: int
@@ -139,9 +154,15 @@ class Accounting:
     def epochs(self) -> float | None:
         return self.tokens / self.unique if self.unique else None
 
+    flops_params: str = "total"
+
+    @property
+    def flops_non_embedding(self) -> float:
+        return training_flops(self.n_params, batch_size=self.batch_size, seq_len=self.seq_len, steps=self.steps)
+
     @property
     def flops(self) -> float:
-        return training_flops(self.n_params, batch_size=self.batch_size, seq_len=self.seq_len, steps=self.steps)
+        return pick_flops(self.flops_non_embedding, self.flops_total, self.flops_params)
 
     @property
     def flops_total(self) -> float:

@@ -110,7 +110,8 @@ class ClassificationTask(Task):
 
     final_metric_keys = FINAL_KEYS
     flops_formula = ("train_flops_per_jet(model, max_particles) * batch_size * steps (3 x the forward matmul "
-                     "FLOPs per padded jet; flops: non-embedding layers; flops_total_params: all layers)")
+                     "FLOPs per padded jet; flops: the layers budget.flops_params names, all by default; "
+                     "flops_total_params: all layers; flops_non_embedding: without the input embedding)")
 
     def __init__(self, cfg: TaggerTrainConfig) -> None:
         if not cfg.data.dataset:

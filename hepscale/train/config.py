@@ -110,11 +110,16 @@ class OptimSection:
 
 @dataclass
 class BudgetSection:
-    """Exactly one of ``steps``, ``tokens`` (D, real tokens) or ``flops`` (C = 6 N_ne B S steps)."""
+    """Exactly one of ``steps``, ``tokens`` (D, real tokens) or ``flops`` (C = 6 N B S steps).
+
+    ``flops_params``: the N of the compute C, of a ``flops`` budget and of ``result.json``'s
+    ``flops``: ``total`` (with the embeddings, as the generation study defines C, the default)
+    or ``non_embedding``; both counts are always in ``result.json``."""
 
     steps: int | None = None
     tokens: int | None = None
     flops: float | None = None
+    flops_params: Literal["total", "non_embedding"] = "total"
 
 
 @dataclass

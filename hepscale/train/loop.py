@@ -10,7 +10,7 @@
   ``checkpoint.every`` steps, at the end and on request;
 - ``result.json``, written last and atomically when the run has finished: ``run_id, status,
   model, model_config, n_params_non_embedding, n_params_total, steps, batch_size, seq_len,
-  tokens_seen, unique_tokens, epochs, positions_seen, flops, flops_total_params, flops_n,
+  tokens_seen, unique_tokens, epochs, positions_seen, flops, flops_total_params, flops_non_embedding, flops_n,
   flops_formula, final_val_loss, final_train_loss``, the task's final metrics (generation:
   ``val_loss_per_position``), ``world_size, elapsed_s``, the task's result keys (generation:
   ``tokenizer``), ``code_version, config``.
@@ -47,7 +47,7 @@ import torch
 from hepscale.config import ConfigError, to_dict
 from hepscale.errors import EXIT_CHECKPOINT, EXIT_DIVERGED, EXIT_OK
 from hepscale.runs.folder import RunFolder
-from hepscale.train.budget import steps_for_budget
+from hepscale.train.budget import pick_flops, steps_for_budget
 from hepscale.train.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
@@ -241,7 +241,7 @@ def setup(
     n_ne, n_tot = task.param_counts()
     total_steps = steps_for_budget(
         cfg.budget, batch_size=B, mean_units=data.mean_units,
-        flops_per_step=task_flops(task, n_ne, n_tot, batch_size=B, steps=1)[0],
+        flops_per_step=pick_flops(*task_flops(task, n_ne, n_tot, batch_size=B, steps=1), cfg.budget.flops_params),
     )
 
     torch.manual_seed(cfg.seed)

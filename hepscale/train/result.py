@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hepscale.train.budget import FLOPS_FORMULA, training_flops
+from hepscale.train.budget import FLOPS_FORMULA, pick_flops, training_flops
 
 if TYPE_CHECKING:
     from hepscale.runs.folder import RunFolder
@@ -42,7 +42,8 @@ def write_result(run: Run, state: TrainState) -> dict[str, Any]:
     cfg, task, folder = run.cfg, run.task, run.folder
     B, S, steps = cfg.data.batch_size, task.seq_len, state.step
     n_ne, n_tot = run.n_params
-    flops, flops_total = task_flops(task, n_ne, n_tot, batch_size=B, steps=steps)
+    flops_ne, flops_total = task_flops(task, n_ne, n_tot, batch_size=B, steps=steps)
+    flops_params = cfg.budget.flops_params
     final_metrics: dict[str, Any] = dict.fromkeys(task.final_metric_keys)
     if state.final is not None:
         final_metrics.update(state.final.result)
@@ -60,9 +61,10 @@ def write_result(run: Run, state: TrainState) -> dict[str, Any]:
         "unique_tokens": run.data.unique_units,
         "epochs": state.tokens / run.data.unique_units,
         "positions_seen": steps * B * S,
-        "flops": flops,
+        "flops": pick_flops(flops_ne, flops_total, flops_params),
         "flops_total_params": flops_total,
-        "flops_n": "non_embedding",
+        "flops_non_embedding": flops_ne,
+        "flops_n": flops_params,
         "flops_formula": task.flops_formula or FLOPS_FORMULA,
         "final_val_loss": state.last_val if state.last_val is not None else _last_metric(folder, "val_loss"),
         "final_train_loss": state.last_train if state.last_train is not None else _last_metric(folder, "train_loss"),

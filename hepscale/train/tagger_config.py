@@ -67,11 +67,14 @@ class TaggerDataSection:
 
 @dataclass
 class TaggerBudgetSection:
-    """Exactly one of ``steps``, ``jets`` (D) or ``flops`` (C, the tagger's own count)."""
+    """Exactly one of ``steps``, ``jets`` (D) or ``flops`` (C, the tagger's own count);
+    ``flops_params``: that count with all layers (``total``, the default) or without the input
+    embedding (``non_embedding``)."""
 
     steps: int | None = None
     jets: int | None = None
     flops: float | None = None
+    flops_params: Literal["total", "non_embedding"] = "total"
 
     @property
     def tokens(self) -> int | None:

@@ -47,7 +47,9 @@ def test_shipped_studies_load_and_expand(path: Path, monkeypatch: pytest.MonkeyP
                 len(study.data.tagging.classes) - 2) * (TAGGERS_YAML[run.model]["d_model"] + 1)
             continue
         S = run.config.data.seq_len
-        assert row.flops == pytest.approx(6 * MODELS_YAML[run.model]["n_params_non_embedding"] * B * S * row.steps)
+        # C = 6 N_incl B S steps (the study's definition), the non-embedding count beside it
+        assert row.flops == pytest.approx(6 * row.n_params_total * B * S * row.steps) == row.flops_total
+        assert row.n_params == MODELS_YAML[run.model]["n_params_non_embedding"] < row.n_params_total
     if study.grid.flops is not None:  # isoFLOP: five budgets spaced evenly in log C
         logs = np.diff(np.log10(study.grid.flops))
         assert len(study.grid.flops) == 5 and np.allclose(logs, logs[0], rtol=1e-3)

@@ -178,8 +178,8 @@ def test_plan_counts_the_taggers_parameters_and_flops(tmp_path: Path, tagging_je
         assert row.n_params_total - row.n_params == 2 * n_features + n_features * d + d + d * d + d
         per_jet = train_flops_per_jet(tagger_config(row.model, n_features=n_features, n_classes=2,
                                                     max_particles=int(row.max_particles or 0)))
-        assert row.steps == math.ceil(1.0e9 / (per_jet[0] * B))
-        assert row.tokens == row.steps * B and row.flops == pytest.approx(per_jet[0] * B * row.steps)
+        assert row.steps == math.ceil(1.0e9 / (per_jet[1] * B))  # C with every layer by default
+        assert row.tokens == row.steps * B and row.flops == pytest.approx(per_jet[1] * B * row.steps)
         assert row.flops_total == pytest.approx(per_jet[1] * B * row.steps)
         assert row.unique_tokens is None and row.epochs is None  # before the data exists
     # more particles per jet: more FLOPs per jet, so fewer steps at the same budget

@@ -81,8 +81,9 @@ def test_tagger_learns_top_vs_qcd(tagging_dir: Path, tmp_path: Path) -> None:
     assert res["tokens_seen"] == 400 * 32 and res["epochs"] == pytest.approx(400 * 32 / res["unique_tokens"])
     task_cfg = _model_config(res)
     per_jet = train_flops_per_jet(task_cfg)
-    assert res["flops"] == pytest.approx(per_jet[0] * 32 * 400) and res["flops_total_params"] == pytest.approx(
-        per_jet[1] * 32 * 400)
+    assert res["flops_non_embedding"] == pytest.approx(per_jet[0] * 32 * 400)
+    assert res["flops_total_params"] == pytest.approx(per_jet[1] * 32 * 400)
+    assert res["flops_n"] == "total" and res["flops"] == res["flops_total_params"]  # C with every layer by default
     lines = metrics(run)
     assert [m["step"] for m in lines] == [100, 200, 300, 400]
     assert all(0.0 <= m["val_accuracy"] <= 1.0 for m in lines) and lines[-1]["val_loss"] < lines[0]["val_loss"]

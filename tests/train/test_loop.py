@@ -43,8 +43,10 @@ def test_train_result_and_metrics(tokens_dir: Path, tmp_path: Path) -> None:
     assert res["n_params_total"] == count_parameters(model)
     assert res["n_params_non_embedding"] == count_parameters(model, non_embedding=True)
     assert res["steps"] == 12 and res["run_id"] == run_id(cfg)
-    assert res["flops"] == 6 * res["n_params_non_embedding"] * 8 * 23 * 12
+    assert res["flops_non_embedding"] == 6 * res["n_params_non_embedding"] * 8 * 23 * 12
     assert res["flops_total_params"] == 6 * res["n_params_total"] * 8 * 23 * 12
+    # C as the generation study defines it: 6 N_incl B S steps (the non-embedding variant kept beside it)
+    assert res["flops_n"] == "total" and res["flops"] == res["flops_total_params"]
     # U: the leading jets of train.bin whose (capped) tokens fit into 400
     data, _ = load_tokens(tokens_dir, "train")
     lengths = np.minimum(data.lengths, 24)
@@ -112,8 +114,16 @@ def test_token_and_flop_budgets(tokens_dir: Path, tmp_path: Path) -> None:
     cfg = tiny(tokens_dir, "budget.steps=null", "budget.flops=2e8", "eval.every=100")
     assert train(cfg, tmp_path / "f", progress=False) == 0
     res = json.loads((tmp_path / "f" / "result.json").read_text())
-    per_step = 6 * res["n_params_non_embedding"] * 8 * 23
+    per_step = 6 * res["n_params_total"] * 8 * 23  # C = 6 N_incl B S steps, the study's definition
     assert res["steps"] == int(np.ceil(2e8 / per_step)) and res["flops"] >= 2e8 > res["flops"] - per_step
+    # the non-embedding variant, chosen explicitly: more steps for the same budget
+    cfg = tiny(tokens_dir, "budget.steps=null", "budget.flops=2e8", "budget.flops_params=non_embedding",
+               "eval.every=100")
+    assert train(cfg, tmp_path / "n", progress=False) == 0
+    ne = json.loads((tmp_path / "n" / "result.json").read_text())
+    per_step_ne = 6 * ne["n_params_non_embedding"] * 8 * 23
+    assert ne["flops_n"] == "non_embedding" and ne["steps"] == int(np.ceil(2e8 / per_step_ne)) > res["steps"]
+    assert ne["flops"] == ne["flops_non_embedding"] >= 2e8
     cfg = tiny(tokens_dir, "budget.steps=null", "budget.tokens=1500", "eval.every=100")
     assert train(cfg, tmp_path / "t", progress=False) == 0
     res = json.loads((tmp_path / "t" / "result.json").read_text())
