@@ -29,6 +29,8 @@ study goes:
 - :mod:`~hepscale.study.tagging`: the checks of a tagging study (classes, feature sets against
   the data source) and the experiment label of its figures;
 - :mod:`~hepscale.study.tagging_results`: the summary table and figures of a tagging study;
+- :mod:`~hepscale.study.generation_results`: the figures of a generation study against D and
+  its search-space planes;
 - :mod:`~hepscale.study.executor`: :func:`run_study`, the local executor (resumable, retries);
 - :mod:`~hepscale.study.dag`: :func:`write_condor`, the HTCondor DAG;
 - :mod:`~hepscale.study.collect`: :func:`collect` (runs table), :func:`summary_table`,

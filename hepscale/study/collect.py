@@ -4,7 +4,9 @@
   restricted to the runs of ``plan.json``; a run counts when it is finished;
 - ``summary.txt``: one line per run (N, D, C, loss, SWD and floor; a tagging study: feature
   set, P, N, D, U, C, losses, AUC and background rejection, :mod:`hepscale.study.tagging_results`);
-- ``figures/swd_vs_N.{pdf,png}``: SWD against N with the floor band (a tagging study: loss
+- ``figures/swd_vs_N.{pdf,png}``: SWD against N with the floor band, and the figures of
+  :mod:`hepscale.study.generation_results` (loss and SWD against D, the search-space planes)
+  (a tagging study: loss
   against D and C per feature set, background rejection against loss);
 - ``fits/<name>.json`` (+ figures): ``python -m hepscale.fit`` outputs (run by the executor
   or the DAG, see :func:`hepscale.study.commands.job_commands`).
@@ -186,6 +188,11 @@ def study_outputs(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"summary": text, "summary_file": str(root / SUMMARY_TXT), "figures": []}
     if tagging:
         out["figures"] = [str(f) for f in tagging_figures(table, root)]
-    elif "evaluation.swd.mean" in table.columns:
-        out["figures"] = [str(f) for f in plot_swd_vs_n(table, root / SWD_FIGURE, label=figure_label(root))]
+    else:
+        from hepscale.study.generation_results import generation_figures
+
+        label = figure_label(root)
+        if "evaluation.swd.mean" in table.columns:
+            out["figures"] = [str(f) for f in plot_swd_vs_n(table, root / SWD_FIGURE, label=label)]
+        out["figures"] += [str(f) for f in generation_figures(table, root, label=label)]
     return out
