@@ -36,3 +36,25 @@ def token_dataset(base: Path, *, n: int, seed: int, n_max: int = 30) -> Path:
         base / "jets.parquet", base / "tokens", config=TokenizerConfig(n_pt=8, n_eta=4, n_phi=4, max_constituents=22)
     )
     return base / "tokens"
+
+
+def tiny_generation_run(base: Path, *, n_layer: int, d_model: int, steps: int, warmup_steps: int) -> Path:
+    """A finished GPT run in ``base/run`` on the tokens of :func:`token_dataset` in ``base/tokens``
+    (seq_len 20, batch 16, CPU, one torch thread), evaluated once, at its last step."""
+    import torch
+
+    from hepscale.config import load_config
+    from hepscale.train import TrainConfig, train
+
+    cfg = load_config(TrainConfig, base={
+        "model": {"size": "custom", "n_layer": n_layer, "n_head": 2, "d_model": d_model},
+        "data": {"tokens": str(base / "tokens"), "seq_len": 20, "batch_size": 16},
+        "optim": {"lr": 3e-3, "warmup_steps": warmup_steps}, "budget": {"steps": steps},
+        "eval": {"every": steps, "jets": 16}, "device": "cpu"})
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # a module-scoped fixture runs before the autouse one-thread fixture
+    try:
+        assert train(cfg, base / "run", progress=False) == 0
+    finally:
+        torch.set_num_threads(n)
+    return base / "run"

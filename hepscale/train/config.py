@@ -31,6 +31,7 @@ __all__ = [
     "EvalSection",
     "CheckpointSection",
     "RUNTIME_FIELDS",
+    "check_run_fields",
     "TrainError",
     "run_id",
     "load_run_config",
@@ -156,19 +157,32 @@ class TrainConfig:
     stop_after_steps: int | None = None
 
     def __post_init__(self) -> None:
-        budgets = [k for k in ("steps", "tokens", "flops") if getattr(self.budget, k) is not None]
-        if len(budgets) > 1:
-            raise ConfigError(f"budget: set exactly one of steps, tokens, flops; got {budgets}")
-        for where, value in (
+        check_run_fields(self, data_budget="tokens", counts=(
             ("data.seq_len", self.data.seq_len), ("data.batch_size", self.data.batch_size),
             ("data.grad_accum", self.data.grad_accum), ("eval.every", self.eval.every), ("eval.jets", self.eval.jets),
             ("eval.batch_size", self.eval.batch_size), ("checkpoint.every", self.checkpoint.every),
-        ):
-            if value < 1:
-                raise ConfigError(f"{where} must be at least 1, got {value}")
-        if self.optim.warmup_steps < 0:
-            raise ConfigError(f"optim.warmup_steps must be >= 0, got {self.optim.warmup_steps}")
-        _check("seed", self.seed, self.seed >= 0, ">= 0")
+        ))
+
+
+def check_run_fields(cfg: Any, *, data_budget: str, counts: Sequence[tuple[str, int]]) -> None:
+    """The checks every task's run config shares: at most one budget (``steps``, ``data_budget``,
+    ``flops``), the ``counts`` (field name, value) at least 1, ``optim.warmup_steps`` and ``seed``
+    at least 0.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first field that is wrong.
+    """
+    budgets = [k for k in ("steps", data_budget, "flops") if getattr(cfg.budget, k) is not None]
+    if len(budgets) > 1:
+        raise ConfigError(f"budget: set exactly one of steps, {data_budget}, flops; got {budgets}")
+    for where, value in counts:
+        if value < 1:
+            raise ConfigError(f"{where} must be at least 1, got {value}")
+    if cfg.optim.warmup_steps < 0:
+        raise ConfigError(f"optim.warmup_steps must be >= 0, got {cfg.optim.warmup_steps}")
+    _check("seed", cfg.seed, cfg.seed >= 0, ">= 0")
 
 
 def _check(name: str, value: float, ok: bool, expected: str) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hepscale.config import ConfigError
-from hepscale.train.config import CheckpointSection, OptimSection
+from hepscale.train.config import CheckpointSection, OptimSection, check_run_fields
 
 __all__ = ["TaggerTrainConfig", "TaggerModelSection", "TaggerDataSection", "TaggerBudgetSection",
            "TaggerEvalSection"]
@@ -113,17 +113,12 @@ class TaggerTrainConfig:
     stop_after_steps: int | None = None
 
     def __post_init__(self) -> None:
-        budgets = [k for k in ("steps", "jets", "flops") if getattr(self.budget, k) is not None]
-        if len(budgets) > 1:
-            raise ConfigError(f"budget: set exactly one of steps, jets, flops; got {budgets}")
-        for where, value in (
+        check_run_fields(self, data_budget="jets", counts=(
             ("data.max_particles", self.data.max_particles), ("data.batch_size", self.data.batch_size),
             ("data.grad_accum", self.data.grad_accum), ("eval.every", self.eval.every),
             ("eval.jets", self.eval.jets), ("eval.batch_size", self.eval.batch_size),
             ("checkpoint.every", self.checkpoint.every),
-        ):
-            if value < 1:
-                raise ConfigError(f"{where} must be at least 1, got {value}")
+        ))
         if self.eval.bootstraps < 0:
             raise ConfigError(f"eval.bootstraps must be >= 0, got {self.eval.bootstraps}")
         if self.data.unique_jets is not None and self.data.unique_jets < 1:
@@ -134,7 +129,3 @@ class TaggerTrainConfig:
                 raise ConfigError(f"budget.{key} must be at least 1, got {value}")
         if self.budget.flops is not None and not (math.isfinite(self.budget.flops) and self.budget.flops > 0):
             raise ConfigError(f"budget.flops must be a finite number > 0, got {self.budget.flops!r}")
-        if self.optim.warmup_steps < 0:
-            raise ConfigError(f"optim.warmup_steps must be >= 0, got {self.optim.warmup_steps}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be >= 0, got {self.seed!r}")

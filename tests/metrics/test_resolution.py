@@ -7,31 +7,19 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
-import torch
-from _synthetic import random_jets, token_dataset
+from _synthetic import random_jets, tiny_generation_run, token_dataset
 
-from hepscale.config import load_config
 from hepscale.jets.dataset import write_jets
 from hepscale.metrics.evaluate import evaluate_run
 from hepscale.metrics.resolution import decode_like_generated, run_resolution
 from hepscale.runs.folder import RunFolder
-from hepscale.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("resolution")
     token_dataset(base, n=200, seed=7, n_max=30)  # up to 29 constituents: truncated at seq_len - 1 = 19
-    cfg = load_config(TrainConfig, base={
-        "model": {"size": "custom", "n_layer": 1, "n_head": 2, "d_model": 16},
-        "data": {"tokens": str(base / "tokens"), "seq_len": 20, "batch_size": 16},
-        "optim": {"lr": 3e-3, "warmup_steps": 1}, "budget": {"steps": 2}, "eval": {"every": 2, "jets": 16},
-        "device": "cpu"})
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    assert train(cfg, base / "run", progress=False) == 0
-    torch.set_num_threads(n)
-    return base / "run"
+    return tiny_generation_run(base, n_layer=1, d_model=16, steps=2, warmup_steps=1)
 
 
 def test_decoded_jets_follow_the_generated_representation(run_dir: Path) -> None:

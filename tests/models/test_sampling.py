@@ -8,7 +8,7 @@ import awkward as ak
 import numpy as np
 import pytest
 import torch
-from _synthetic import random_jets, token_dataset
+from _synthetic import random_jets, tiny_generation_run, token_dataset
 
 from hepscale.config import load_config
 from hepscale.errors import EXIT_CHECKPOINT
@@ -33,22 +33,7 @@ def make_jets(n: int, *, seed: int = 0, n_max: int = 20) -> ak.Array:
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("sample")
     token_dataset(base, n=200, seed=7, n_max=20)
-    cfg = load_config(
-        TrainConfig,
-        base={
-            "model": {"size": "custom", "n_layer": 2, "n_head": 2, "d_model": 32},
-            "data": {"tokens": str(base / "tokens"), "seq_len": 20, "batch_size": 16},
-            "optim": {"lr": 3e-3, "warmup_steps": 3},
-            "budget": {"steps": 30},
-            "eval": {"every": 30, "jets": 16},
-            "device": "cpu",
-        },
-    )
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    assert train(cfg, base / "run", progress=False) == 0
-    torch.set_num_threads(n)
-    return base / "run"
+    return tiny_generation_run(base, n_layer=2, d_model=32, steps=30, warmup_steps=3)
 
 
 def test_kv_cache_sampling_equals_recompute(run_dir: Path) -> None:
