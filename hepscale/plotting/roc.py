@@ -9,16 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_roc", "experiment_label"]
-
-
-def experiment_label(ax: Any, *, label: str = "Simulation", com: float = 13) -> None:
-    """The experiment label of a figure, following the data: ``"Pythia 8"`` (generated jets) draws
-    "Pythia 8 Simulation" without "CMS"; anything else (``"Simulation"``, ``"Open Data"``, ...)
-    the CMS label (:func:`hepscale.plotting.style.cms_label`)."""
-    from hepscale.plotting.style import cms_label
-
-    cms_label(ax, label=label, com=com)
+__all__ = ["plot_roc"]
 
 
 def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike[str], *,
@@ -32,7 +23,7 @@ def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os
     """
     import matplotlib.pyplot as plt
 
-    from hepscale.plotting.style import cms_style, save_figure
+    from hepscale.plotting.style import cms_label, cms_style, save_figure
 
     with cms_style():
         fig, ax = plt.subplots(figsize=(10, 9))
@@ -49,5 +40,5 @@ def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os
         ax.set_xlabel(r"Signal efficiency $\varepsilon_{S}$")
         ax.set_ylabel(r"Background rejection $1/\varepsilon_{B}$")
         ax.legend(title=title, loc="upper right")
-        experiment_label(ax, label=label, com=com)
+        cms_label(ax, label=label, com=com)
         return save_figure(fig, path)

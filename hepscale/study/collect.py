@@ -173,8 +173,8 @@ def study_outputs(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
     import pandas as pd
 
     from hepscale._io import atomic_write_text
+    from hepscale.study.data import folder_label
     from hepscale.study.tagging_results import (
-        figure_label,
         is_tagging_table,
         tagging_figures,
         tagging_summary_table,
@@ -191,7 +191,7 @@ def study_outputs(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
     else:
         from hepscale.study.generation_results import generation_figures
 
-        label = figure_label(root)
+        label = folder_label(root)
         if "evaluation.swd.mean" in table.columns:
             out["figures"] = [str(f) for f in plot_swd_vs_n(table, root / SWD_FIGURE, label=label)]
         out["figures"] += [str(f) for f in generation_figures(table, root, label=label)]

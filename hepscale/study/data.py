@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from hepscale.config import load_config, to_dict
 from hepscale.study.config import StudyConfig
 
 __all__ = ["TOKENS_INFO", "TAGGING_INFO", "JETS_FILE", "data_keys", "data_paths", "generator_configs", "figure_label",
-           "label_for_data"]
+           "folder_label", "label_for_data"]
 
 #: the description of a token dataset (:func:`hepscale.tokens.tokenizer.tokenize_dataset`)
 TOKENS_INFO = "tokenizer.json"
@@ -112,9 +113,20 @@ def figure_label(study: StudyConfig) -> str:
     return label_for_data(study.label, generated=study.data.generate is not None, events=bool(study.data.events))
 
 
+def folder_label(study_dir: str | os.PathLike[str]) -> str:
+    """The experiment label of a study folder's figures: :func:`figure_label` of its ``study.yaml``
+    (read without validation), ``"Simulation"`` without one."""
+    from hepscale.config import read_yaml
+    from hepscale.study.folder import STUDY_YAML
+
+    path = Path(study_dir) / STUDY_YAML
+    raw = read_yaml(path) if path.is_file() else {}
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    return label_for_data(raw.get("label"), generated=bool(data.get("generate")), events=bool(data.get("events")))
+
+
 def label_for_data(label: str | None, *, generated: bool, events: bool) -> str:
-    """The rule of :func:`figure_label` on the raw settings (also for a study folder's
-    ``study.yaml`` read without validation)."""
+    """The rule of :func:`figure_label` on the raw settings."""
     if label:
         return str(label)
     if generated:

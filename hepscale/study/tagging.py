@@ -16,7 +16,6 @@ generation study and switches on ``study.task`` where the two differ.
   and feature sets against what the data source can give (jets generated with Pythia 8 have no
   track displacement, so no ``full`` feature set);
 - :func:`check_jets_fields`: the same against the jet dataset itself, before it is split;
-- :func:`data_label`: the experiment label of the figures, following the data.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
     from hepscale.study.config import StudyConfig
 
 __all__ = ["PROCESS_LABELS", "check_tagging_sections", "check_grid_keys", "check_tagging_inputs",
-           "check_jets_fields", "source_fields", "jets_fields", "data_label"]
+           "check_jets_fields", "source_fields", "jets_fields"]
 
 #: the truth labels (:mod:`hepscale.jets.truth`) the jets of each generated process can carry: its
 #: own boson or top when the decay is contained in the jet (a W of a top alone: ``Wqq``), else QCD
@@ -228,10 +227,3 @@ def check_jets_fields(study: StudyConfig, jets: str | os.PathLike[str]) -> None:
         if missing:
             raise StudyError(f"study {study.name}: {where}: feature set {name!r} needs the constituent field(s) "
                              f"{', '.join(missing)}, which the jets of {jets} do not have")
-
-
-def data_label(study: StudyConfig) -> str:
-    """The experiment label of the study's figures: :func:`hepscale.study.data.figure_label`."""
-    from hepscale.study.data import figure_label
-
-    return figure_label(study)

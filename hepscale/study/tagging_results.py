@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["AXIS_LABELS", "is_tagging_table", "tagging_summary_table", "plot_loss_vs", "plot_rejection_vs_loss",
-           "loss_fits", "plot_linf", "tagging_figures", "figure_label"]
+           "loss_fits", "plot_linf", "tagging_figures"]
 
 #: axis labels of the tagging figures, in words with units
 AXIS_LABELS = {
@@ -260,19 +260,6 @@ def plot_rejection_vs_loss(table: Any, path: str | os.PathLike[str], *, label: s
         return save_figure(fig, path)
 
 
-def figure_label(study_dir: str | os.PathLike[str]) -> str:
-    """The experiment label of a study folder's figures: that of its ``study.yaml``
-    (:func:`hepscale.study.data.figure_label`), ``"Simulation"`` without one."""
-    from hepscale.config import read_yaml
-    from hepscale.study.data import label_for_data
-    from hepscale.study.folder import STUDY_YAML
-
-    path = Path(study_dir) / STUDY_YAML
-    raw = read_yaml(path) if path.is_file() else {}
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-    return label_for_data(raw.get("label"), generated=bool(data.get("generate")), events=bool(data.get("events")))
-
-
 def tagging_figures(table: Any, study_dir: str | os.PathLike[str]) -> list[Path]:
     """The figures of a tagging study into ``study_dir/figures/``: ``loss_vs_D_<features>``,
     ``loss_vs_C_<features>`` (one per feature set), ``rejection_vs_loss`` and, where the study
@@ -283,8 +270,10 @@ def tagging_figures(table: Any, study_dir: str | os.PathLike[str]) -> list[Path]
     list of Path
         The files written.
     """
+    from hepscale.study.data import folder_label
+
     root = Path(study_dir)
-    label = figure_label(root)
+    label = folder_label(root)
     fits = loss_fits(root / "fits")
     written: list[Path] = []
     for features in sorted(str(f) for f in table["features"].unique()):
