@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cms_style", "cms_label", "save_figure", "ratio_axes"]
+__all__ = ["cms_style", "cms_label", "save_figure", "ratio_axes", "size_colours"]
 
 
 @contextlib.contextmanager
@@ -25,6 +25,16 @@ def cms_style() -> Iterator[None]:
 
     with plt.style.context(mplhep.style.CMS):
         yield
+
+
+def size_colours(sizes: Sequence[tuple[str, float]]) -> dict[str, tuple[Any, str]]:
+    """One colour of the viridis map per model size (``(name, N)`` pairs, smallest first) and its
+    legend text ``"name (N = ...)"``: the colours of every scaling figure."""
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("viridis")
+    last = max(1, len(sizes) - 1)
+    return {str(m): (cmap(0.9 * i / last), f"{m} (N = {n:.2g})") for i, (m, n) in enumerate(sizes)}
 
 
 def cms_label(

@@ -24,12 +24,10 @@ _SWD = "evaluation.swd.mean"
 
 
 def _colours(table: Any) -> dict[str, tuple[Any, str]]:
-    import matplotlib.pyplot as plt
+    from hepscale.plotting.style import size_colours
 
     sizes = table.groupby("model")["n_params_non_embedding"].max().sort_values()
-    cmap = plt.get_cmap("viridis")
-    n = max(1, len(sizes) - 1)
-    return {str(m): (cmap(0.9 * i / n), f"{m} (N = {v:.2g})") for i, (m, v) in enumerate(sizes.items())}
+    return size_colours([(str(m), float(n)) for m, n in sizes.items()])
 
 
 def _band(ax: Any, table: Any, mean: str, std: str, colour: str, text: str) -> None:

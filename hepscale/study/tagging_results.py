@@ -189,15 +189,13 @@ def plot_loss_vs(table: Any, x: str, path: str | os.PathLike[str], *, features: 
     """
     import matplotlib.pyplot as plt
 
-    from hepscale.plotting.style import cms_label, cms_style, save_figure
+    from hepscale.plotting.style import cms_label, cms_style, save_figure, size_colours
 
     t = table[(table["features"] == features) & table["final_val_loss"].notna()]
     col = _COLUMNS[x]
     with cms_style():
         fig, ax = plt.subplots(figsize=(10, 9))
-        cmap = plt.get_cmap("viridis")
-        sizes = _sizes(t)
-        colours = {m: (cmap(i / max(1, len(sizes) - 1) * 0.9), f"{m} (N = {n:.2g})") for i, (m, n) in enumerate(sizes)}
+        colours = size_colours(_sizes(t))
         ps = sorted(int(p) for p in t["max_particles"].unique())
         markers = {p: (_MARKERS[i % len(_MARKERS)], f"P = {p} particles") for i, p in enumerate(ps)}
         repeated = bool((t["epochs"] >= _REPEATED).any())
