@@ -139,21 +139,35 @@ def test_one_study_run_per_folder(tmp_path: Path, jets_file: Path) -> None:
     assert not (tmp_path / "out" / "runs").exists()
 
 
+@pytest.mark.parametrize(("override", "column", "value"), [
+    ("evaluation.bootstraps=4", "evaluation.swd.n_bootstraps", 4),
+    ("evaluation.projections=64", "evaluation.swd.n_projections", 64),
+    ("evaluation.seed=3", "evaluation.swd.seed", 3),
+    (None, "evaluation.reference_resolution", "model"),  # an evaluation against raw jets, of earlier versions
+])
 def test_new_evaluation_settings_reevaluate_without_retraining(finished_study: tuple[Path, dict[str, Any]],
-                                                               tmp_path: Path) -> None:
+                                                               tmp_path: Path, override: str | None, column: str,
+                                                               value: Any) -> None:
+    import json
     import shutil
 
     path, out = finished_study
     folder = tmp_path / "copy"
     shutil.copytree(out["study_dir"], folder)
-    study = load_study(path, overrides=["evaluation.bootstraps=4"])
+    if override is None:
+        for result in folder.glob("runs/*/result.json"):
+            record = json.loads(result.read_text())
+            record["evaluation"]["reference_resolution"] = "raw"
+            result.write_text(json.dumps(record))
+    study = load_study(path, overrides=[override] if override else [])
     again = run_study(study, jobs=2, progress=False, output=folder, fits=False)
     assert again["done"] == 2
     table = pd.read_parquet(folder / "runs.parquet")
-    assert (table["evaluation.swd.n_bootstraps"] == 4).all()
+    assert (table[column] == value).all()
     for run in folder.glob("runs/*"):
         assert (run / "train.log").read_text().count("# attempt") == 1  # not trained again
-        assert (run / "sample.log").read_text().count("# attempt") == 1  # same samples
+        # same samples, except for a new seed, which the sampler takes too
+        assert (run / "sample.log").read_text().count("# attempt") == (2 if override == "evaluation.seed=3" else 1)
         assert (run / "evaluate.log").read_text().count("# attempt") == 2
 
 
