@@ -26,6 +26,7 @@ BUILD_INPUTS = ("setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md", "BENC
 
 #: files the wheel must hold, as files, with the bytes of the project's copies
 SHIPPED = ("configs/models.yaml", "configs/sites/generic-gpu.yaml", "configs/train/quick_cpu.yaml",
+           "configs/train/generation_cpu.yaml",
            "configs/studies/generation_phase1_cpu.yaml", "configs/process/ak8.yaml", "condor/hepscale_job.sh")
 
 

@@ -61,12 +61,40 @@ def test_shipped_studies_load_and_expand(path: Path, monkeypatch: pytest.MonkeyP
             assert study.grid.models == list(model_sizes())
 
 
-def test_phase2_many_epochs_only_on_small_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+#: the per-size learning rates of the generation study's recipe (Ranger)
+RECIPE_LR = {"Pico": 1e-2, "XXS": 5e-3, "XS": 5e-3, "S": 3e-3, "M-": 3e-3, "M": 3e-3, "L": 1e-3, "XL": 1e-3,
+             "XXL": 3e-4}
+GENERATION = [p for p in STUDIES if p.stem.startswith("generation_")]
+
+
+@pytest.mark.parametrize("path", GENERATION, ids=[p.stem for p in GENERATION])
+def test_generation_studies_follow_the_recipe(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    study = load_study(path)
+    runs = expand_runs(study)
+    for run in runs:
+        assert run.config.optim.name == "ranger", run.run_id
+        assert run.config.optim.lr == RECIPE_LR[run.model], run.model
+    n = {m: MODELS_YAML[m]["n_params_non_embedding"] for m in study.grid.models}
+    if path.stem == "generation_phase1":  # nine sizes, 3.5 decades, about 1e4 to 1e8
+        assert len(n) == 9 and 1e4 <= min(n.values()) and max(n.values()) <= 1e8
+        assert math.log10(max(n.values()) / min(n.values())) == pytest.approx(3.5, abs=0.05)
+    if all(r.config.data.unique_tokens for r in runs):  # phase 2: ~196 passes over the smallest set, < 1 over the largest
+        passes = sorted(r.config.budget.tokens / r.config.data.unique_tokens for r in runs)
+        assert passes[-1] == pytest.approx(196, rel=0.02) and passes[0] < 1
+        U = sorted({r.config.data.unique_tokens for r in runs})
+        if path.stem == "generation_phase2":
+            assert (U[0], U[-1]) == (6_400_000, 8_100_000_000)
+        assert np.allclose(np.diff(np.log(U[:-1])), math.log(4))  # a factor 4 apart
+    if study.grid.flops is not None:  # phase 3: five budgets over one decade
+        assert math.log10(max(study.grid.flops) / min(study.grid.flops)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_phase2_cpu_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     study = load_study(ROOT / "configs/studies/generation_phase2_cpu.yaml")
     pairs = sorted((r.config.data.unique_tokens, r.config.budget.tokens) for r in expand_runs(study))
-    assert pairs == [(15000, 15000), (15000, 60000), (15000, 240000), (60000, 60000), (60000, 240000),
-                     (240000, 240000)]
+    assert pairs == [(U, 196000) for U in (1000, 4000, 16000, 64000, 256000)]
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
@@ -200,15 +228,15 @@ def test_help_override_example_plans_the_shipped_study(monkeypatch: pytest.Monke
     override = example.group(1)
     assert override == "grid.models=[Pico]"
     shipped = "configs/studies/generation_phase1_cpu.yaml"
-    assert set(load_study(shipped).grid.lr) == {"Pico", "XXS", "XS", "S"}  # a table wider than the override
+    assert set(load_study(shipped).grid.lr) == {"Pico", "XXS", "XS", "S", "M-", "M"}  # a table wider than the override
     capsys.readouterr()
     assert main(["plan", shipped, override]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "1 runs" in out and " Pico " in out and " XXS " not in out
     (run,) = expand_runs(load_study(shipped, [override]))
-    assert run.model == "Pico" and run.config.optim.lr == 3.0e-3  # its own learning rate
+    assert run.model == "Pico" and run.config.optim.lr == 1.0e-2  # its own learning rate
     # a size of the grid without a learning rate, beside one that is not in the grid: still an error
-    with pytest.raises(ConfigError, match=r"grid\.lr\.XXS: 'XXS' is not one of grid\.models \['Pico', 'M'\].*M of"):
-        load_study(shipped, ["grid.models=[Pico,M]"])
+    with pytest.raises(ConfigError, match=r"grid\.lr\.XXS: 'XXS' is not one of grid\.models \['Pico', 'L'\].*L of"):
+        load_study(shipped, ["grid.models=[Pico,L]"])
     with pytest.raises(ConfigError, match=r"grid\.lr\.Huge: 'Huge' is not a size of models\.yaml"):
         load_study(shipped, ["grid.lr.Huge=1e-3"])
