@@ -4,6 +4,12 @@
   tokens seen D, one colour per model size, open markers for repeated data (more than one epoch);
 - :func:`plot_search_space`: the planes (N, D) and (N, C) of the study's grid, showing which runs
   exist (and, filled, which were evaluated);
+- :func:`plot_loss_vs_compute`: for isoFLOP grids, the loss against N per compute budget with its
+  parabola and minimum, and the loss against C of every run with the compute-optimal frontier;
+- :func:`plot_swd_vs_loss`: the SWD against the validation loss with Spearman's rho, the floor
+  and tokenization bands;
+- :func:`plot_generated_vs_real`: the jet observables of each model size's sample against the real
+  validation jets at the model's resolution (and raw), with ratio panels;
 - :func:`generation_figures`: all of them into a study folder's ``figures/``.
 
 Axis labels are words with units (:mod:`hepscale.plotting.labels`), and the experiment label
@@ -12,11 +18,16 @@ follows the data (:func:`hepscale.plotting.style.cms_label`).
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_vs_data", "plot_search_space", "generation_figures"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["plot_vs_data", "plot_search_space", "plot_loss_vs_compute", "plot_swd_vs_loss", "plot_generated_vs_real",
+           "generation_figures"]
 
 #: epochs from which a run counts as seeing repeated data (whole batches round one epoch up)
 _REPEATED = 1.5
@@ -114,12 +125,249 @@ def plot_search_space(table: Any, path: str | os.PathLike[str], *, label: str = 
         return save_figure(fig, path)
 
 
+def plot_loss_vs_compute(table: Any, path: str | os.PathLike[str], *, label: str = "Simulation",
+                         rtol: float = 0.05) -> list[Path]:
+    """IsoFLOP figure: left, the validation loss against N for each compute budget (runs whose C
+    agree within ``rtol``, :func:`hepscale.fit.isoflop.group_budgets`) with its parabola in ln N and
+    the minimum; right, the loss against C of every run (one colour per size) with the frontier
+    (the runs lower than every run of smaller C) and a power law through it.
+
+    Returns
+    -------
+    list of Path
+        The files written (PDF and PNG); empty when no budget has runs of 3 distinct N (the
+        grid is not an isoFLOP grid).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from hepscale.fit.isoflop import (
+        frontier_mask,
+        group_budgets,
+        isoflop_minima,
+        loglog_fit,
+    )
+    from hepscale.plotting.labels import run_column_label
+    from hepscale.plotting.style import cms_label, cms_style, save_figure
+
+    t = table[table["final_val_loss"].notna() & (table["flops"] > 0)]
+    if t.empty:
+        return []
+    N = t["n_params_non_embedding"].to_numpy(dtype=float)
+    C = t["flops"].to_numpy(dtype=float)
+    D = t["tokens_seen"].to_numpy(dtype=float)
+    y = t["final_val_loss"].to_numpy(dtype=float)
+    labels, budgets = group_budgets(C, rtol=rtol)
+    groups = [g for g in range(len(budgets)) if len(np.unique(N[labels == g])) >= 3]
+    if not groups:
+        return []
+    parabolas = isoflop_minima(N, D, y, labels, budgets)
+    cmap = plt.get_cmap("plasma")
+    with cms_style():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(20, 9))
+        minima = []
+        for k, g in enumerate(groups):
+            colour = cmap(0.85 * k / max(1, len(groups) - 1))
+            sel = labels == g
+            left.plot(N[sel], y[sel], ls="none", marker="o", color=colour, label=f"C = {budgets[g]:.2g} FLOPs")
+            par = parabolas[g]
+            if all(math.isfinite(c) for c in par.coeffs):
+                u = np.linspace(*par.u_range, 100)
+                left.plot(np.exp(u), np.polyval(par.coeffs, u), color=colour, lw=1.5)
+            if par.valid:
+                left.plot(math.exp(par.u_min), par.y_min, marker="*", markersize=18, color=colour,
+                          markeredgecolor="black", ls="none")
+                minima.append((math.exp(par.u_min), par.y_min))
+        if minima:
+            left.plot([], [], marker="*", markersize=18, color="white", markeredgecolor="black", ls="none",
+                      label="parabola minimum")
+        left.set_xscale("log")
+        left.set_xlabel(run_column_label("n_params_non_embedding"))
+        left.set_ylabel(run_column_label("final_val_loss"))
+        left.legend(fontsize="small", loc="upper right")
+        cms_label(left, label=label)
+
+        colours = _colours(t)
+        for model in colours:
+            sel = (t["model"] == model).to_numpy()
+            right.plot(C[sel], y[sel], ls="none", marker="o", color=colours[model][0], label=colours[model][1])
+        front = frontier_mask(C, y)
+        order = np.argsort(C[front])
+        right.plot(C[front][order], y[front][order], color="black", lw=1, marker="o", markerfacecolor="none",
+                   markersize=12, label="frontier")
+        k, p = loglog_fit(C[front], y[front])
+        if math.isfinite(p):
+            grid = np.geomspace(C.min(), C.max(), 100)
+            right.plot(grid, k * grid**p, color="black", ls="--", lw=1,
+                       label=rf"frontier fit $L \propto C^{{{p:.3f}}}$")
+        right.set_xscale("log")
+        right.set_xlabel(run_column_label("flops"))
+        right.set_ylabel(run_column_label("final_val_loss"))
+        right.legend(fontsize="small", loc="upper right")
+        cms_label(right, label=label)
+        return save_figure(fig, path)
+
+
+def plot_swd_vs_loss(table: Any, path: str | os.PathLike[str], *, label: str = "Simulation") -> list[Path]:
+    """The SWD (bootstrap mean +- std) against the validation loss of every evaluated run, one
+    colour per model size, with Spearman's rank correlation, the floor and the tokenization bands.
+
+    Returns
+    -------
+    list of Path
+        The files written (PDF and PNG); empty with fewer than two evaluated runs.
+    """
+    import matplotlib.pyplot as plt
+    from scipy.stats import spearmanr
+
+    from hepscale.plotting.labels import run_column_label
+    from hepscale.plotting.style import cms_label, cms_style, save_figure
+
+    if _SWD not in table.columns:
+        return []
+    t = table[table[_SWD].notna() & table["final_val_loss"].notna()]
+    if len(t) < 2:
+        return []
+    with cms_style():
+        fig, ax = plt.subplots(figsize=(10, 9))
+        colours = _colours(t)
+        for model in colours:
+            runs = t[t["model"] == model]
+            ax.errorbar(runs["final_val_loss"], runs[_SWD], yerr=runs.get("evaluation.swd.std"), ls="none",
+                        marker="o", color=colours[model][0], label=colours[model][1])
+        _band(ax, t, "evaluation.swd.floor_mean", "evaluation.swd.floor_std", "tab:blue", "SWD floor (real vs real)")
+        _band(ax, t, "evaluation.tokenization.mean", "evaluation.tokenization.std", "tab:orange",
+              "tokenization (decoded real vs real)")
+        title = None
+        if len(t) >= 3 and t["final_val_loss"].nunique() > 1 and t[_SWD].nunique() > 1:
+            res = spearmanr(t["final_val_loss"], t[_SWD])
+            title = rf"Spearman $\rho$ = {res.statistic:.3f} ($p$ = {res.pvalue:.2g}, {len(t)} runs)"
+        ax.set_xlabel(run_column_label("final_val_loss"))
+        ax.set_ylabel(run_column_label(_SWD))
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
+        ax.legend(fontsize="x-small", loc="best", title=title, title_fontsize="x-small")
+        cms_label(ax, label=label)
+        return save_figure(fig, path)
+
+
+def _sample_per_size(table: Any, study_dir: Path) -> list[tuple[str, float, Path, Path | None]]:
+    """(model, N, samples file, reference file) of each size's evaluated run with the most tokens
+    seen (lowest loss among those), smallest model first."""
+    from hepscale.runs.folder import RunFolder
+
+    t = table[table[_SWD].notna()].sort_values(["n_params_non_embedding", "tokens_seen", "final_val_loss"],
+                                               ascending=[True, False, True])
+    out = []
+    for model, runs in t.groupby("model", sort=False):
+        row = runs.iloc[0]
+        samples = RunFolder(study_dir / "runs" / str(row["run_id"])).samples
+        ref = row.get("evaluation.reference")
+        ref_path = None
+        if isinstance(ref, str) and ref:
+            ref_path = Path(ref) if Path(ref).is_absolute() else study_dir / ref
+        out.append((str(model), float(row["n_params_non_embedding"]), samples, ref_path))
+    return out
+
+
+def plot_generated_vs_real(table: Any, study_dir: str | os.PathLike[str], folder: str | os.PathLike[str], *,
+                           label: str = "Simulation", n_bins: int = 30) -> list[Path]:
+    """One figure per SWD observable: the real validation jets at the model's resolution (encoded
+    and decoded with the runs' tokenizer, :mod:`hepscale.metrics.resolution`) and raw, and the
+    sample of each model size (its evaluated run with the most tokens seen), normalised, with the
+    ratio generated / real (model resolution) below. Bins from the real jets' 0.1 to 99.9% range.
+
+    Returns
+    -------
+    list of Path
+        The files written into ``folder`` (``<observable>.pdf`` and ``.png``); empty when no run
+        was evaluated or its samples or reference are gone (logged).
+    """
+    import mplhep
+    import numpy as np
+
+    from hepscale.jets.dataset import observable_matrix, read_jets
+    from hepscale.metrics.resolution import reference_pair, run_resolution
+    from hepscale.plotting.labels import observable_label
+    from hepscale.plotting.style import (
+        cms_label,
+        cms_style,
+        ratio_axes,
+        save_figure,
+        size_colours,
+    )
+
+    study_dir = Path(study_dir)
+    if _SWD not in table.columns or not table[_SWD].notna().any():
+        return []
+    chosen = _sample_per_size(table, study_dir)
+    missing = [str(s) for _, _, s, r in chosen if not s.is_file() or r is None or not r.is_file()]
+    if missing:
+        logger.warning("generated vs real observables not drawn: missing %s", ", ".join(missing))
+        return []
+    names = list(table["evaluation.swd.observables"].dropna().iloc[0]) \
+        if "evaluation.swd.observables" in table.columns else ["mass", "pt", "d2", "tau21", "tau32", "n_constituents"]
+    largest = chosen[-1]
+    resolution = run_resolution(largest[2].parent)
+    raw, decoded = reference_pair(largest[3], resolution)
+    real = observable_matrix(decoded, names)
+    real_raw = observable_matrix(raw, names)
+    generated = [(model, n, observable_matrix(read_jets(s, columns=names), names)) for model, n, s, _ in chosen]
+    colours = size_colours([(m, n) for m, n, _ in generated])  # smallest first
+    written: list[Path] = []
+    with cms_style():
+        for i, name in enumerate(names):
+            r = real[:, i][np.isfinite(real[:, i])]
+            lo, hi = np.quantile(np.concatenate([r, real_raw[:, i]]), [0.001, 0.999])
+            if name == "n_constituents":
+                edges = np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.5, max(1.0, np.ceil((hi - lo + 1) / n_bins)))
+            else:
+                edges = np.linspace(lo, hi, n_bins + 1) if hi > lo else np.linspace(lo - 0.5, lo + 0.5, n_bins + 1)
+            width = np.diff(edges)
+
+            def density(x: np.ndarray, edges: np.ndarray = edges, width: np.ndarray = width):
+                h, _ = np.histogram(x, bins=edges)
+                n = max(len(x), 1)
+                return h / (n * width), np.sqrt(h) / (n * width)
+
+            fig, ax, rax = ratio_axes()
+            dr, er = density(r)
+            mplhep.histplot(dr, edges, yerr=er, ax=ax, histtype="fill", alpha=0.3, color="0.5",
+                            label="Real, at the model's resolution")
+            draw, _ = density(real_raw[:, i])
+            mplhep.histplot(draw, edges, ax=ax, histtype="step", ls="--", color="0.3", label="Real, full resolution")
+            ok = dr > 0
+            band = np.divide(er, dr, out=np.zeros_like(dr), where=ok)
+            rax.stairs(1 + band, edges, baseline=1 - band, fill=True, alpha=0.3, color="0.5")
+            for model, _, g in generated:
+                colour, text = colours[model]
+                dg, eg = density(g[:, i][np.isfinite(g[:, i])])
+                mplhep.histplot(dg, edges, ax=ax, histtype="step", color=colour, label=text)
+                ratio = np.divide(dg, dr, out=np.full_like(dg, np.nan), where=ok)
+                rax.stairs(ratio, edges, color=colour)
+            rax.axhline(1.0, color="gray", ls="--", lw=1)
+            rax.set_ylim(0.5, 1.5)
+            rax.set_yticks([0.6, 1.0, 1.4])
+            rax.set_ylabel("Gen. / Real")
+            rax.set_xlabel(observable_label(name))
+            rax.set_xlim(edges[0], edges[-1])
+            ax.set_ylabel("Normalized to unit area")
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.4)
+            ax.legend(fontsize="x-small", loc="upper right")
+            cms_label(ax, label=label)
+            written += save_figure(fig, Path(folder) / name)
+    return written
+
+
 def generation_figures(table: Any, study_dir: str | os.PathLike[str], *, label: str) -> list[Path]:
-    """``loss_vs_D``, ``swd_vs_D`` (when runs were evaluated) and ``search_space`` into
+    """``loss_vs_D``, ``search_space``, ``loss_vs_C`` (isoFLOP grids) and, when runs were
+    evaluated, ``swd_vs_D``, ``swd_vs_loss`` and ``observables/<name>`` (generated vs real) into
     ``study_dir/figures/`` (PDF and PNG); returns the files written."""
     root = Path(study_dir) / "figures"
     written = plot_vs_data(table, "loss", root / "loss_vs_D", label=label)
+    written += plot_search_space(table, root / "search_space", label=label)
+    written += plot_loss_vs_compute(table, root / "loss_vs_C", label=label)
     if _SWD in table.columns and table[_SWD].notna().any():
         written += plot_vs_data(table, "swd", root / "swd_vs_D", label=label)
-    written += plot_search_space(table, root / "search_space", label=label)
+        written += plot_swd_vs_loss(table, root / "swd_vs_loss", label=label)
+        written += plot_generated_vs_real(table, study_dir, root / "observables", label=label)
     return written
