@@ -3,7 +3,7 @@
 By default (``--study generation``) it runs ``configs/studies/generation_phase1_cpu.yaml`` with
 the local executor: Pythia 8 ttbar and QCD events, AK8 jets with the coffea/fastjet processor on
 dask, tokens, six GPT sizes (Pico ... M: 2.15 orders of magnitude in non-embedding parameters)
-trained with the study's recipe (Ranger, per-size learning rates), samples, SWD with its floor, the fits of loss vs N and of SWD vs loss, figures and a
+trained with the study's optimizer (Ranger, learning rates scanned for this budget), samples, SWD with its floor, the fits of loss vs N and of SWD vs loss, figures and a
 summary table.
 
 ``--study tagging`` runs ``configs/studies/tagging_cpu.yaml``: the same Pythia 8 events, top vs

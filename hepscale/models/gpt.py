@@ -73,10 +73,13 @@ def count_parameters(model: nn.Module, *, non_embedding: bool = False) -> int:
 
 # ---------------------------------------------------------------------------- modules
 class KVCache:
-    """Key/value cache for incremental decoding.
+    """Key/value cache for incremental decoding, allocated once and written in place.
 
-    Holds tensors of shape (n_layer, batch, n_head, max_len, head_size) and the number of
-    positions filled (``pos``).
+    Holds tensors of shape (n_layer, capacity, n_head, max_len, head_size), the number of
+    positions filled (``pos``) and the number of live sequences (``batch``): a forward pass with
+    the cache takes exactly ``batch`` sequences, which use rows ``0 ... batch - 1``. The tensors are
+    never reallocated: :meth:`keep` moves the rows of the sequences that go on to the front (a
+    batch drops its finished sequences) and :meth:`reset` starts a new batch in the same buffers.
     """
 
     def __init__(
@@ -88,6 +91,30 @@ class KVCache:
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.pos = 0
         self.max_len = n
+        self.capacity = batch
+        self.batch = batch
+
+    def reset(self, batch: int | None = None) -> None:
+        """Start a new batch of ``batch`` sequences (default: the capacity) at position 0."""
+        batch = self.capacity if batch is None else batch
+        if not 1 <= batch <= self.capacity:
+            raise ValueError(f"a batch of {batch} sequences does not fit a KV cache of {self.capacity}")
+        self.pos = 0
+        self.batch = batch
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep the sequences ``rows`` (int64 indices into the live rows, ascending), in this order.
+
+        Their keys and values move in place to rows ``0 ... len(rows) - 1``; ``batch`` becomes
+        ``len(rows)``.
+        """
+        n, p = rows.numel(), self.pos
+        if n == 0:
+            raise ValueError("a KV cache keeps at least one sequence")
+        for buf in (self.k, self.v):
+            # the gather copies the kept rows out first: source and destination rows overlap
+            buf[:, :n, :, :p] = buf[:, : self.batch, :, :p].index_select(1, rows)
+        self.batch = n
 
 
 def _rope_tables(head_size: int, positions: torch.Tensor, base: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,10 +159,13 @@ class CausalSelfAttention(nn.Module):
         if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
         else:
+            if B != cache.batch:
+                raise ValueError(f"a batch of {B} sequences with a KV cache holding {cache.batch}")
             p = cache.pos
-            cache.k[layer, :, :, p : p + T] = k
-            cache.v[layer, :, :, p : p + T] = v
-            k_all, v_all = cache.k[layer, :, :, : p + T], cache.v[layer, :, :, : p + T]
+            k_cache, v_cache = cache.k[layer, :B], cache.v[layer, :B]  # views of the live rows
+            k_cache[:, :, p : p + T] = k
+            v_cache[:, :, p : p + T] = v
+            k_all, v_all = k_cache[:, :, : p + T], v_cache[:, :, : p + T]
             if T == 1:
                 y = F.scaled_dot_product_attention(q, k_all, v_all)
             elif p == 0:

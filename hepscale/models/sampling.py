@@ -40,7 +40,7 @@ from hepscale.tokens.tokenizer import Tokenizer
 if TYPE_CHECKING:
     from hepscale.runs.folder import RunFolder
 
-__all__ = ["load_run", "generate", "sample_run", "sample_jets", "log_likelihood", "jet_log_likelihood"]
+__all__ = ["load_run", "resolve_device", "generate", "sample_run", "sample_jets", "log_likelihood", "jet_log_likelihood"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +59,13 @@ def load_run(
     CheckpointError, TokenizerError
         If the checkpoint or ``RUNDIR/tokenizer.json`` is missing or inconsistent, or the
         checkpoint belongs to another run or binning (the message names both files).
+    ConfigError
+        If ``device`` is no device, or CUDA is requested where it is not available (:func:`resolve_device`).
     """
     from hepscale.runs.folder import RunFolder
     from hepscale.train import CheckpointError, load_checkpoint
 
+    dev = resolve_device(device)
     run = RunFolder(run_dir)
     ckpt_path = Path(checkpoint) if checkpoint is not None else run.checkpoint
     ckpt = load_checkpoint(ckpt_path)
@@ -86,7 +89,7 @@ def load_run(
         )
     model = GPT(mcfg)
     model.load_state_dict(ckpt["model"])
-    model.to(device).eval()
+    model.to(dev).eval()
     return model, tok, ckpt
 
 
@@ -110,22 +113,78 @@ def _run_id_of(run: RunFolder) -> tuple[str, Path]:
     raise CheckpointError(f"run folder {run.path} has neither {run.RESULT} nor {run.CONFIG}: it is no training run")
 
 
+#: vocabulary block of the two-level inverse-CDF draw (:func:`_sample_next`)
+_BLOCK = 256
+
+
 def _sample_next(
-    logits: torch.Tensor, *, temperature: float, top_k: int | None, banned: torch.Tensor, generator: torch.Generator
+    logits: torch.Tensor, *, temperature: float, top_k: int | None, banned: torch.Tensor, u: torch.Tensor
 ) -> torch.Tensor:
-    logits = logits.float() / max(temperature, 1e-8)
-    logits = logits.masked_fill(banned, float("-inf"))
-    if top_k is not None and top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    # inverse-CDF sampling with one uniform number per sequence: on CPU, torch.multinomial draws a
-    # random number per vocabulary entry and dominates the decoding time for a 36k vocabulary
-    cdf = torch.softmax(logits, dim=-1).double().cumsum(dim=-1)
-    u = torch.rand((cdf.size(0), 1), generator=generator, dtype=torch.float64, device=cdf.device) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=cdf.size(-1) - 1)
+    """Draw one token per row of ``logits`` (n, V) by inverse CDF with the uniform numbers ``u`` (n, 1).
+
+    ``banned`` holds the token ids never drawn. ``logits`` is overwritten (float32 logits are
+    worked on in place). The draw is two-level: the cumulative sum runs over the masses of
+    vocabulary blocks of :data:`_BLOCK` tokens, then inside the one block drawn, so that no
+    (n, V) float64 array is made (on CPU, the float64 cumulative sum over the 36k vocabulary and
+    the fresh arrays of every step cost more than the output head).
+    """
+    x = logits.float()
+    if temperature != 1.0:
+        x.div_(max(temperature, 1e-8))
+    x.index_fill_(1, banned, float("-inf"))
+    n, V = x.shape
+    if top_k is not None and top_k < V:
+        kth = torch.topk(x, top_k, dim=-1).values[:, -1:]
+        x.masked_fill_(x < kth, float("-inf"))
+    x.sub_(x.amax(dim=1, keepdim=True)).exp_()  # unnormalised probabilities, the largest is 1
+    n_full = V // _BLOCK
+    mass = x[:, : n_full * _BLOCK].unflatten(1, (n_full, _BLOCK)).sum(dim=2)
+    if n_full * _BLOCK < V:
+        mass = torch.cat((mass, x[:, n_full * _BLOCK :].sum(dim=1, keepdim=True)), dim=1)
+    cmass = mass.double().cumsum_(dim=1)
+    total = cmass[:, -1:].contiguous()
+    target = u * total  # in [0, total mass)
+    # the block of the target; the minimum (the last block with mass) guards the rounding at the end
+    blk = torch.minimum(torch.searchsorted(cmass, target, right=True), torch.searchsorted(cmass, total))
+    below = torch.where(blk > 0, cmass.gather(1, (blk - 1).clamp_(min=0)), torch.zeros_like(target))
+    cols = blk * _BLOCK + torch.arange(_BLOCK, device=x.device)
+    inside = cols < V
+    cdf = x.gather(1, cols.clamp_(max=V - 1)).masked_fill_(~inside, 0.0).double().cumsum_(dim=1)
+    # the target inside the block, rescaled from the block's float32 mass to its float64 sum
+    last = cdf[:, -1:].contiguous()
+    r = (target - below) / mass.gather(1, blk).double() * last
+    pos = torch.minimum(torch.searchsorted(cdf, r, right=True), torch.searchsorted(cdf, last))
+    return (blk * _BLOCK + pos).squeeze(1)
 
 
-@torch.no_grad()
+def resolve_device(device: str | torch.device) -> torch.device:
+    """The torch device of a ``--device`` value: ``cpu``, ``cuda[:i]`` or ``auto`` (CUDA when available).
+
+    Raises
+    ------
+    ConfigError
+        For a value that is no torch device, or CUDA requested where it is not available.
+    """
+    from hepscale.errors import ConfigError
+
+    if isinstance(device, str) and device.strip().lower() == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"device {str(device)!r} is no torch device (cpu, cuda, cuda:N or auto): {err}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {str(device)!r}: CUDA was requested but is not available "
+                              "(torch.cuda.is_available() is False); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {str(device)!r}: there are {torch.cuda.device_count()} CUDA devices")
+    elif dev.type != "cpu":
+        raise ConfigError(f"device {str(device)!r}: sampling runs on cpu or cuda")
+    return dev
+
+
+@torch.inference_mode()
 def generate(
     model: GPT,
     n: int,
@@ -138,9 +197,16 @@ def generate(
     top_k: int | None = None,
     seed: int = 0,
     use_cache: bool = True,
+    bf16: bool | None = None,
     progress: bool | None = None,
 ) -> list[np.ndarray]:
     """Sample ``n`` token sequences.
+
+    Each batch decodes its live sequences only: when sequences draw ``stop`` they leave the
+    batch (their rows of the KV cache are dropped in place, the next steps compute the others).
+    The random stream does not depend on it: every step draws one uniform number for every
+    sequence of the batch, finished or not, and a sequence uses its own, so equal seeds give
+    equal samples with and without the cache.
 
     Parameters
     ----------
@@ -153,10 +219,15 @@ def generate(
     temperature, top_k
         Logit temperature and top-k truncation (None: no truncation).
     seed
-        Seed of the sampling generator; equal seeds give equal samples.
+        Seed of the sampling generator; equal seeds give equal samples (on one device).
     use_cache
-        Decode with a KV cache; ``False`` recomputes the whole prefix at every step (reference; the
-        output head is still evaluated at the last position only).
+        Decode with a KV cache (allocated once, written in place); ``False`` recomputes the whole
+        prefix of the live sequences at every step (reference; the output head is still evaluated
+        at the last position only).
+    bf16
+        Run the model under bfloat16 autocast (default: on CUDA; the draw is in float32/float64).
+    progress
+        Progress bar (None: when the output is a terminal).
 
     Returns
     -------
@@ -164,41 +235,66 @@ def generate(
         int64 sequences ``start, c_1, ..., c_n, stop`` of at most ``block_size + 1`` tokens (no ``stop``
         only for ``block_size`` 1, where the one token drawn is a constituent).
     """
+    from contextlib import nullcontext
+
     from tqdm import tqdm
 
     device = next(model.parameters()).device
+    cuda = device.type == "cuda"
+    bf16 = cuda if bf16 is None else bf16
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     gen = torch.Generator(device=device).manual_seed(seed)
-    V, T = model.cfg.vocab_size, model.cfg.block_size
-    base_ban = torch.zeros(V, dtype=torch.bool, device=device)
-    base_ban[[pad, start]] = True
-    first_ban = base_ban.clone()
-    first_ban[stop] = True
-    last_ban = torch.ones(V, dtype=torch.bool, device=device)  # the last position of the block: stop only
-    last_ban[stop] = False
+    T = model.cfg.block_size
+    base_ban = torch.tensor([pad, start], device=device)
+    first_ban = torch.tensor([pad, start, stop], device=device)  # every jet has a constituent
+    cap = max(1, min(batch, n))
+    seq = torch.empty((cap, T + 1), dtype=torch.long, device=device)
+    cache = None
+    if use_cache:
+        dtype = torch.bfloat16 if bf16 else model.wte.weight.dtype
+        cache = KVCache(model.cfg, cap, device=device, dtype=dtype)
     out: list[np.ndarray] = []
     with tqdm(total=n, desc="sample", unit="jet", disable=None if progress is None else not progress) as bar:
         for lo in range(0, n, batch):
             b = min(batch, n - lo)
-            seq = torch.full((b, T + 1), pad, dtype=torch.long, device=device)
+            seq.fill_(pad)
             seq[:, 0] = start
-            done = torch.zeros(b, dtype=torch.bool, device=device)
-            cache = KVCache(model.cfg, b, device=device, dtype=model.wte.weight.dtype) if use_cache else None
-            logits, _ = model(seq[:, :1], cache=cache)
+            rows = torch.arange(b, device=device)  # rows of seq of the live sequences, ascending
+            if cache is not None:
+                cache.reset(b)
+            with autocast:
+                logits = model(seq[:b, :1], cache=cache)[0][:, -1]
             length = 1
             for t in range(1, T + 1):
-                banned = first_ban if t == 1 else last_ban if t == T else base_ban
-                nxt = _sample_next(logits[:, -1], temperature=temperature, top_k=top_k, banned=banned, generator=gen)
-                nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
-                seq[:, t] = nxt
-                length = t + 1
-                done |= nxt == stop
-                if t == T or bool(done.all()):
-                    break
-                if cache is not None:
-                    logits, _ = model(nxt[:, None], cache=cache)
+                # one uniform number per sequence of the batch at every step, whether it is live or not
+                u = torch.rand((b, 1), generator=gen, dtype=torch.float64, device=device)
+                if t == T and T > 1:  # the last position of the block: stop only
+                    nxt = torch.full_like(rows, stop)
                 else:
-                    logits, _ = model(seq[:, : t + 1], last_only=True)
-            host = seq[:, :length].cpu().numpy()
+                    nxt = _sample_next(logits, temperature=temperature, top_k=top_k,
+                                       banned=first_ban if t == 1 else base_ban,
+                                       u=u if rows.numel() == b else u[rows])
+                seq[rows, t] = nxt
+                length = t + 1
+                if t == T:
+                    break
+                live = nxt != stop
+                n_live = int(live.sum())
+                if n_live == 0:
+                    break
+                if n_live < rows.numel():  # drop the finished sequences from the batch
+                    rows, nxt = rows[live], nxt[live]
+                    if cache is not None and t + 1 < T:
+                        cache.keep(live.nonzero().squeeze(1))
+                if t + 1 == T:  # the next token is stop, whatever the logits
+                    continue
+                with autocast:
+                    if cache is not None:
+                        logits = model(nxt[:, None], cache=cache)[0][:, -1]
+                    else:
+                        prefix = seq[:b, : t + 1] if rows.numel() == b else seq[rows, : t + 1]
+                        logits = model(prefix, last_only=True)[0][:, -1]
+            host = seq[:b, :length].cpu().numpy().copy()  # seq is reused by the next batch
             for row in host:
                 end = np.flatnonzero(row == stop)
                 out.append(row[: end[0] + 1] if len(end) else row[row != pad])

@@ -64,6 +64,8 @@ def test_shipped_studies_load_and_expand(path: Path, monkeypatch: pytest.MonkeyP
 #: the per-size learning rates of the generation study's recipe (Ranger)
 RECIPE_LR = {"Pico": 1e-2, "XXS": 5e-3, "XS": 5e-3, "S": 3e-3, "M-": 3e-3, "M": 3e-3, "L": 1e-3, "XL": 1e-3,
              "XXL": 3e-4}
+#: the CPU studies' rates, scanned at their 4e5-token budget (generation_phase1_cpu.yaml)
+CPU_LR = {"Pico": 1e-2, "XXS": 1e-2, "XS": 1e-2, "S": 1e-2, "M-": 6e-3, "M": 3e-3}
 GENERATION = [p for p in STUDIES if p.stem.startswith("generation_")]
 
 
@@ -74,7 +76,8 @@ def test_generation_studies_follow_the_recipe(path: Path, monkeypatch: pytest.Mo
     runs = expand_runs(study)
     for run in runs:
         assert run.config.optim.name == "ranger", run.run_id
-        assert run.config.optim.lr == RECIPE_LR[run.model], run.model
+        lr = CPU_LR if path.stem.endswith("_cpu") else RECIPE_LR
+        assert run.config.optim.lr == lr[run.model], run.model
     n = {m: MODELS_YAML[m]["n_params_non_embedding"] for m in study.grid.models}
     if path.stem == "generation_phase1":  # nine sizes, 3.5 decades, about 1e4 to 1e8
         assert len(n) == 9 and 1e4 <= min(n.values()) and max(n.values()) <= 1e8
