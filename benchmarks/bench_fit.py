@@ -1,10 +1,11 @@
 """Benchmark of the joint scaling-law fit and its bootstrap.
 
-Synthetic runs from ``L = E + A/N^alpha + B/D^beta`` (about 250 points, 1% log-normal noise);
-times the multi-start fit (full starting grid) and a 1000-resample bootstrap, and prints a
-Markdown table for BENCHMARKS.md::
+Synthetic runs from ``L = E + A/N^alpha + B/D^beta`` (about 240 points, 1% log-normal noise);
+times the multi-start fit (full starting grid) and a 1000-resample bootstrap, each with the
+NumPy objective (the baseline) and the law's compiled objective (``Law.fused_objective``), the
+bootstrap in 1 and 2 processes, and prints a Markdown table for BENCHMARKS.md::
 
-    python benchmarks/bench_fit.py --n-points 250 --n-bootstrap 1000 --jobs 1 2
+    python benchmarks/bench_fit.py --n-points 240 --n-bootstrap 1000 --jobs 1 2
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hepscale.fit import EPOCH_GRID, ChinchillaParams, bootstrap_law, fit_law
+from hepscale.fit import EPOCH_GRID, ChinchillaParams, bootstrap_law, fit_law, get_law
 
 TRUE = {"E": 1.7, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.28}
 
@@ -41,7 +42,7 @@ def _timed(func, *args, **kwargs):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-points", type=int, default=250, help="number of synthetic runs (default: 250)")
+    parser.add_argument("--n-points", type=int, default=240, help="number of synthetic runs (default: 240)")
     parser.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="process counts to time (default: 1 2)")
     parser.add_argument("--grid", choices=("data", "epoch", "both"), default="data",
@@ -50,29 +51,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     N, D, L = synthetic_runs(args.n_points, args.seed)
+    law = get_law("chinchilla")
+    law_type = type(law)
+    compiled = law_type.fused_objective
+    law.fused_objective("log")(law.theta(TRUE), (N, D), np.log(L), 1e-3)  # compile (or load) before timing
     rows = []
     grids = ["data", "epoch"] if args.grid == "both" else [args.grid]
+    baseline: dict[str, float] = {}
     fit = None
-    for grid in grids:
-        starts = EPOCH_GRID if grid == "epoch" else None
-        result, wall, cpu = _timed(fit_law, "chinchilla", (N, D), L, starts=starts)
-        rows.append((f"joint fit, {result.n_starts} starts ({grid} grid), {N.size} points", wall, cpu,
-                     ", ".join(f"{k}={v:.4g}" for k, v in result.params.items())))
-        if fit is None or grid == "data":
-            fit = result
-    assert fit is not None
-    for jobs in args.jobs:
-        boot, wall, cpu = _timed(bootstrap_law, fit, (N, D), L, n_resamples=args.n_bootstrap, seed=args.seed,
-                                 n_jobs=jobs)
-        ci = boot.intervals()
-        rows.append((f"bootstrap, {args.n_bootstrap} resamples, {jobs} process(es)", wall, cpu,
-                     f"alpha CI [{ci['alpha'][0]:.4f}, {ci['alpha'][1]:.4f}], {boot.n_failed} failed"))
+    for objective in ("numpy", "compiled"):
+        law_type.fused_objective = compiled if objective == "compiled" else (lambda self, y_scale: None)
+        for grid in grids:
+            starts = EPOCH_GRID if grid == "epoch" else None
+            result, wall, cpu = _timed(fit_law, "chinchilla", (N, D), L, starts=starts)
+            key = f"fit {grid}"
+            baseline.setdefault(key, wall)
+            rows.append((f"joint fit, {result.n_starts} starts ({grid} grid), {N.size} points, {objective} objective",
+                         wall, cpu, baseline[key] / wall,
+                         ", ".join(f"{k}={v:.4g}" for k, v in result.params.items())))
+            if fit is None or grid == "data":
+                fit = result
+        assert fit is not None
+        for jobs in args.jobs if objective == "compiled" else args.jobs[:1]:
+            boot, wall, cpu = _timed(bootstrap_law, fit, (N, D), L, n_resamples=args.n_bootstrap, seed=args.seed,
+                                     n_jobs=jobs)
+            baseline.setdefault("bootstrap", wall)
+            ci = boot.intervals()
+            rows.append((f"bootstrap, {args.n_bootstrap} resamples, {jobs} process(es), {objective} objective", wall,
+                         cpu, baseline["bootstrap"] / wall,
+                         f"alpha CI [{ci['alpha'][0]:.4f}, {ci['alpha'][1]:.4f}], {boot.n_failed} failed"))
+    law_type.fused_objective = compiled
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
           f"python {platform.python_version()}, numpy {np.__version__}")
-    print("| step | wall [s] | CPU this process [s] | result |")
-    print("|---|---|---|---|")
-    for name, wall, cpu, note in rows:
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {note} |")
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    print("| step | wall [s] | CPU this process [s] | speed-up vs NumPy objective, 1 process | result |")
+    print("|---|---|---|---|---|")
+    for name, wall, cpu, ratio, note in rows:
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {ratio:.2f}x | {note} |")
     return 0
 
 

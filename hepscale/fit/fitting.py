@@ -190,7 +190,8 @@ def fit_law(
     if starts is None:
         starts = law.starts(X, y)
     target = np.log(y) if y_scale == "log" else y
-    result = minimize_multistart(law.model(y_scale), X, target, starts, bounds=law.bounds(), delta=delta)
+    result = minimize_multistart(law.model(y_scale), X, target, starts, bounds=law.bounds(), delta=delta,
+                                 fused=law.fused_objective(y_scale))
     return _make_fit(law, X, y, target, result, y_scale=y_scale, delta=delta)
 
 
@@ -275,7 +276,7 @@ def _distinct_enough(law: Law, X: tuple[np.ndarray, ...]) -> bool:
 
 def _bootstrap_chunk(law: Law, X, target, starts, bounds, delta, y_scale, indices) -> np.ndarray:
     out = np.full((len(indices), len(law.theta_names)), np.nan)
-    model = law.model(y_scale)
+    model, fused = law.model(y_scale), law.fused_objective(y_scale)
     with single_threaded_blas():
         for row, idx in enumerate(indices):
             Xb = tuple(x[idx] for x in X)
@@ -283,7 +284,7 @@ def _bootstrap_chunk(law: Law, X, target, starts, bounds, delta, y_scale, indice
                 continue
             try:
                 out[row] = minimize_multistart(model, Xb, target[idx], starts, bounds=bounds, delta=delta,
-                                               limit_threads=False).theta
+                                               limit_threads=False, fused=fused).theta
             except RuntimeError:
                 continue
     return out

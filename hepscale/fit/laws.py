@@ -117,6 +117,12 @@ class Law:
         y = np.exp(f)
         return y, jac * y[:, None]
 
+    def fused_objective(self, y_scale: str) -> Any:
+        """A compiled Huber objective with gradient for residuals in ``y_scale``
+        (:data:`hepscale.fit._optimize.Fused`), or None (the default: :func:`hepscale.fit._optimize.objective`
+        evaluates :meth:`model` with NumPy). Laws fitted in bootstraps of many resamples provide one."""
+        return None
+
     def model(self, y_scale: str) -> Any:
         """The model function for residuals in ``y_scale`` (``"log"`` or ``"linear"``)."""
         if y_scale == "log":
@@ -290,6 +296,16 @@ class ChinchillaLaw(Law):
         f, (w_e, w_a, w_b) = _lse(np.full_like(lN, e), a - alpha * lN, b - beta * lD)
         jac = np.column_stack([w_e, w_a, w_b, -w_a * lN, -w_b * lD])
         return f, jac
+
+    def fused_objective(self, y_scale):
+        if y_scale != "log":
+            return None
+        from hepscale.fit._kernels import chinchilla_log_huber
+
+        def fused(theta, X, target, delta):
+            return chinchilla_log_huber(np.asarray(theta, dtype=np.float64), X[0], X[1], target, float(delta))
+
+        return fused
 
     def params(self, theta):
         e, a, b, alpha, beta = (float(t) for t in theta)
