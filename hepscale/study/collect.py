@@ -29,7 +29,7 @@ from hepscale.study.folder import (
     planned_run_ids,
 )
 
-__all__ = ["SWD_FIGURE", "collect", "summary_table", "plot_swd_vs_n", "study_outputs"]
+__all__ = ["SWD_FIGURE", "collect", "summary_table", "headline", "plot_swd_vs_n", "study_outputs"]
 
 #: the SWD-vs-N figure of a study folder (without suffix)
 SWD_FIGURE = "figures/swd_vs_N"
@@ -97,7 +97,34 @@ def summary_table(table: Any) -> str:
         lines.append("SWD and its floor against real jets at the model's resolution (encoded and decoded with the "
                      "run's tokenizer); tokenization: SWD(decoded real, real), the distance the representation alone "
                      "causes; raw floor: real vs real at full resolution")
+    if has_swd:
+        lines += headline(table)
     return "\n".join(lines)
+
+
+def headline(table: Any) -> list[str]:
+    """The study's result in words: the best evaluated run's SWD against its floor, the
+    tokenization distance against the same floor, and Spearman's rho of SWD and validation loss
+    over the evaluated runs (3 or more, neither constant)."""
+    from scipy.stats import spearmanr
+
+    t = table[table["evaluation.swd.mean"].notna()] if "evaluation.swd.mean" in table.columns else table.iloc[:0]
+    if t.empty:
+        return []
+    best = t.loc[t["evaluation.swd.mean"].idxmin()]
+    floor = float(best.get("evaluation.swd.floor_mean", math.nan))
+    swd = float(best["evaluation.swd.mean"])
+    out = [f"best model: {best['model']} (N = {best['n_params_non_embedding']:.3g}, D = {best['tokens_seen']:.3g}), "
+           f"SWD {_pm(swd, best.get('evaluation.swd.std'))} = {swd / floor:.3g} x its floor "
+           f"{_pm(floor, best.get('evaluation.swd.floor_std'))}"]
+    tok = best.get("evaluation.tokenization.mean")
+    if tok is not None and math.isfinite(float(tok)):
+        out.append(f"tokenization distance {_pm(tok, best.get('evaluation.tokenization.std'))} = "
+                   f"{float(tok) / floor:.3g} x the floor (what the representation alone costs)")
+    if len(t) >= 3 and t["final_val_loss"].nunique() > 1 and t["evaluation.swd.mean"].nunique() > 1:
+        res = spearmanr(t["final_val_loss"], t["evaluation.swd.mean"])
+        out.append(f"Spearman rho(validation loss, SWD) = {res.statistic:.3f} (p = {res.pvalue:.2g}, {len(t)} runs)")
+    return out
 
 
 def _pm(mean: Any, std: Any) -> str:

@@ -165,3 +165,19 @@ def test_generated_vs_real_compares_each_size_with_real_jets_at_the_models_resol
     # a run whose samples are gone: no figure, no error
     (study / "runs" / "raw" / "samples.parquet").unlink()
     assert gr.plot_generated_vs_real(table, study, tmp_path / "none") == []
+
+
+def test_summary_headline_states_best_swd_against_the_floor_and_spearman_rho() -> None:
+    from hepscale.study.collect import headline, summary_table
+
+    table = _table()
+    table["evaluation.swd.mean"] = [0.9, 0.7, 0.6, 0.35]  # falls with the loss: rho = +1
+    table.loc[3, "evaluation.swd.floor_mean"] = 0.05
+    lines = headline(table)
+    assert lines == ["best model: XS (N = 1e+06, D = 4e+05), SWD 0.35 +- 0.05 = 7 x its floor 0.05 +- 0.01",
+                     "tokenization distance 0.3 +- 0.01 = 6 x the floor (what the representation alone costs)",
+                     "Spearman rho(validation loss, SWD) = 1.000 (p = 0, 4 runs)"]
+    assert summary_table(table).splitlines()[-3:] == lines
+    table["evaluation.swd.mean"] = 0.5  # constant: rho undefined, not printed
+    assert not any(line.startswith("Spearman") for line in headline(table))
+    assert headline(table.drop(columns=[c for c in table.columns if c.startswith("evaluation.")])) == []
