@@ -28,7 +28,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="reference jet dataset (parquet file or folder); required for generated jets")
     parser.add_argument("--jets", type=Path, default=None,
                         help="tagger runs: labelled jet dataset to evaluate instead of the run's test split")
-    parser.add_argument("--device", default="cpu", help="tagger runs: torch device for scoring (default cpu)")
+    parser.add_argument("--device", default="cpu",
+                        help="tagger runs: torch device for scoring: cpu (default), cuda, cuda:N or auto "
+                             "(CUDA when available)")
     parser.add_argument(
         "--n",
         type=int,
@@ -69,14 +71,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_tool("hepscale evaluate", lambda: _run(args))
 
 
+def _device(value: str) -> str:
+    """``--device`` checked (a ConfigError, exit 2, for no device or CUDA where there is none)."""
+    if value.strip().lower() == "cpu":
+        return "cpu"  # without importing torch
+    from hepscale.models.sampling import resolve_device
+
+    return str(resolve_device(value))
+
+
 def _run(args: argparse.Namespace) -> int:
     from hepscale.metrics.evaluate import evaluate_run
     from hepscale.tagging.evaluate import evaluate_tagger_run, is_tagger_run
 
+    device = _device(args.device)
     if is_tagger_run(args.target):
         record, written = evaluate_tagger_run(
             args.target, jets=args.jets, bootstraps=args.bootstraps, seed=args.seed, figures=not args.no_figures,
-            label=args.label, com=args.com, device=args.device, progress=args.verbose)
+            label=args.label, com=args.com, device=device, progress=args.verbose)
         for name, m in record["metrics"].items():
             r50, r30 = m["rejection"].get("0.5"), m["rejection"].get("0.3")
             print(f"{name} vs {record['classes'][0]} ({m['n_signal']} + {m['n_background']} jets of {record['jets']}): "

@@ -18,7 +18,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=1.0, help="logit temperature (default 1)")
     parser.add_argument("--top-k", type=int, default=None, help="sample among the K most likely tokens")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device: cpu (default), cuda, cuda:N or auto (CUDA when available); "
+                             "sampling on CUDA runs the model under bfloat16 autocast")
     parser.add_argument("--log-likelihood", default=None, metavar="JETS",
                         help="instead of sampling, write the log-likelihood of the jets of JETS to --output (.npy)")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings only")
@@ -32,8 +34,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from hepscale._io import atomic_path
         from hepscale.jets.dataset import read_jets
-        from hepscale.models.sampling import jet_log_likelihood, sample_run
+        from hepscale.models.sampling import (
+            jet_log_likelihood,
+            resolve_device,
+            sample_run,
+        )
 
+        resolve_device(args.device)  # an unusable --device fails before any file is read
         if args.log_likelihood:
             ll = jet_log_likelihood(args.run_dir, read_jets(args.log_likelihood), batch=args.batch, device=args.device)
             with atomic_path(args.output, suffix=".npy") as tmp, open(tmp, "wb") as handle:
