@@ -86,10 +86,13 @@ def _evaluated(run: RunFolder, study: StudyConfig) -> bool:
 
         return (record.get("kind") == EVALUATION_KIND and record.get("n_bootstraps") == e.bootstraps
                 and record.get("seed") == e.seed and bool(record.get("figures")))
-    # every setting that changes the SWD: the reference at the model's resolution, the resamples,
-    # the directions, the seed, and the floor (from pools of one size)
+    # every setting that changes the SWD: the reference at the model's resolution, the estimator
+    # and its bins, the resamples, the directions, the seed, and the floor (from pools of one size)
+    from hepscale.metrics.swd import DEFAULT_BINS
+
     swd = record.get("swd", {})
-    return (record.get("reference_resolution") == "model" and swd.get("n_jets") == e.n
+    return (record.get("reference_resolution") == "model" and swd.get("method") == "histogram"
+            and swd.get("bins") == DEFAULT_BINS and swd.get("n_jets") == e.n
             and swd.get("n_bootstraps") == e.bootstraps and swd.get("n_projections") == e.projections
             and swd.get("seed") == e.seed and (swd.get("floor_mean") is not None) == e.floor
             and (not e.floor or len(swd.get("pool_sizes") or ()) == 3))

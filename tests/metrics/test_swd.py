@@ -110,11 +110,13 @@ def test_swd_unequal_and_weighted_match_exact_resampling() -> None:
 def test_bootstrap_without_replacement_of_whole_pools_equals_direct_swd() -> None:
     rng = np.random.default_rng(7)
     gen, ref = _jets(rng, 1500, shift=4.0), _jets(rng, 1500)
-    for p in (2.0, 1.0):
+    for p, method in ((2.0, "auto"), (1.0, "exact"), (1.0, "histogram")):
         res = swd.bootstrap_swd(
-            gen, ref, n_jets=1500, n_bootstraps=2, n_projections=64, p=p, seed=5, floor=False, replace=False
+            gen, ref, n_jets=1500, n_bootstraps=2, n_projections=64, p=p, seed=5, floor=False, replace=False,
+            method=method,
         )
-        direct = swd.sliced_wasserstein(gen, ref, n_projections=64, p=p, seed=5)
+        assert res.method == ("exact" if method == "auto" else method)
+        direct = swd.sliced_wasserstein(gen, ref, n_projections=64, p=p, seed=5, method=res.method)
         assert res.swd == pytest.approx(direct, rel=1e-6)
         assert res.swd_std == pytest.approx(0.0, abs=1e-12)
         assert res.floor is None

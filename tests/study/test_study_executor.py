@@ -144,6 +144,8 @@ def test_one_study_run_per_folder(tmp_path: Path, jets_file: Path) -> None:
     ("evaluation.projections=64", "evaluation.swd.n_projections", 64),
     ("evaluation.seed=3", "evaluation.swd.seed", 3),
     (None, "evaluation.reference_resolution", "model"),  # an evaluation against raw jets, of earlier versions
+    (None, "evaluation.swd.method", "histogram"),  # the exact estimator of earlier versions
+    (None, "evaluation.swd.bins", 1000),  # another bin count
 ])
 def test_new_evaluation_settings_reevaluate_without_retraining(finished_study: tuple[Path, dict[str, Any]],
                                                                tmp_path: Path, override: str | None, column: str,
@@ -154,10 +156,17 @@ def test_new_evaluation_settings_reevaluate_without_retraining(finished_study: t
     path, out = finished_study
     folder = tmp_path / "copy"
     shutil.copytree(out["study_dir"], folder)
-    if override is None:
+    if override is None:  # the record of an evaluation that differs in `column` only
+        stale = {"evaluation.reference_resolution": "raw", "evaluation.swd.method": "exact",
+                 "evaluation.swd.bins": 100}[column]
         for result in folder.glob("runs/*/result.json"):
             record = json.loads(result.read_text())
-            record["evaluation"]["reference_resolution"] = "raw"
+            *keys, last = column.split(".")
+            node = record
+            for key in keys:
+                node = node[key]
+            assert node[last] == value
+            node[last] = stale
             result.write_text(json.dumps(record))
     study = load_study(path, overrides=[override] if override else [])
     again = run_study(study, jobs=2, progress=False, output=folder, fits=False)
