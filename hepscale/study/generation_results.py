@@ -308,6 +308,9 @@ def plot_generated_vs_real(table: Any, study_dir: str | os.PathLike[str], folder
         if "evaluation.swd.observables" in table.columns else ["mass", "pt", "d2", "tau21", "tau32", "n_constituents"]
     largest = chosen[-1]
     resolution = run_resolution(largest[2].parent)
+    if resolution is None:
+        logger.warning("generated vs real observables not drawn: %s is not a generative run", largest[2].parent)
+        return []
     raw, decoded = reference_pair(largest[3], resolution)
     real = observable_matrix(decoded, names)
     real_raw = observable_matrix(raw, names)
