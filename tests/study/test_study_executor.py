@@ -56,7 +56,9 @@ def test_local_study_end_to_end(finished_study: tuple[Path, dict[str, Any]]) -> 
     summary = (folder / "summary.txt").read_text()
     for _, row in table.iterrows():
         assert f"{row['final_val_loss']:.4f}" in summary and f"{row['evaluation.swd.mean']:.4g} +- " in summary
-    names = ("swd_vs_N", "loss_vs_D", "swd_vs_D", "search_space")
+    # the study's figures, and each SWD observable of the samples against the real jets
+    names = ("swd_vs_N", "loss_vs_D", "search_space", "swd_vs_D", "swd_vs_loss",
+             *(f"observables/{n}" for n in table["evaluation.swd.observables"].iloc[0]))
     assert out["figures"] == [str(folder / "figures" / f"{n}.{s}") for n in names for s in ("pdf", "png")]
     assert all(Path(f).stat().st_size > 0 for f in out["figures"])
 
