@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepscale.metrics import _wasserstein, swd
+from hepscale.metrics import _histogram, swd
 
 NAMES = ("mass", "tau21", "tau32", "d2", "n_constituents")
 
@@ -92,8 +92,8 @@ def test_histogram_of_discrete_values_is_exact(multiplicity: int) -> None:
     half = np.arange(3000) % 2 == 1
     # column 0: every jet; column 1: every other jet of both samples
     counts = [np.stack([np.full(3000, multiplicity), multiplicity * half], axis=1).astype(np.int8) for _ in range(2)]
-    inputs = _wasserstein.hist_pools([a, b], counts)
-    w1, n_bins = _wasserstein.hist_w1(*inputs, np.array([[0, 1]]), np.array([[1.0]]), 1.0 / multiplicity, 1000)
+    inputs = _histogram.hist_pools([a, b], counts)
+    w1, n_bins = _histogram.hist_w1(*inputs, np.array([[0, 1]]), np.array([[1.0]]), 1.0 / multiplicity, 1000)
     assert n_bins[0] >= 2
     # exact: atoms 0 and 1, so W1 = |fraction of zeros in a - fraction of zeros in b|
     for r, keep in enumerate([np.ones(3000, bool), half]):
