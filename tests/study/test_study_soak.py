@@ -33,13 +33,15 @@ SEED = 20240611
 KILLS = 5
 #: the longest random wait (s) between seeing the trainers train and the SIGKILL
 MAX_DELAY = 1.2
+#: training steps per run (Pico and XXS of configs/models.yaml at a few ms a step)
+STEPS = 300
 #: timing fields of metrics.jsonl and columns of the runs table (wall clock, code provenance)
 TIMING = ("elapsed_s", "tokens_per_s", "positions_per_s")
 
 
 def _study(tmp_path: Path, name: str, jets: Path) -> Path:
     data = tiny_dict(tmp_path / name, jets)
-    data["grid"]["steps"] = [120]  # a few seconds of training per run: room for five kills
+    data["grid"]["steps"] = [STEPS]  # several seconds of training per run: room for five kills
     data["evaluation"]["enabled"] = False
     data["fit"]["fits"] = []
     (tmp_path / "studies").mkdir(exist_ok=True)  # not in the study folder: its command line does not name it
@@ -119,6 +121,6 @@ def test_study_killed_five_times_ends_as_an_uninterrupted_one(tmp_path: Path, je
         assert a.keys() == b.keys()
         for key in a:
             assert a[key].dtype == b[key].dtype and bool((a[key] == b[key]).all()), f"{run.model}: {key}"
-        assert json.loads(mine.result.read_text())["steps"] == 120
+        assert json.loads(mine.result.read_text())["steps"] == STEPS
     assert resumed >= KILLS  # each kill stopped at least one trainer that a later run resumed
     pd.testing.assert_frame_equal(_table(folder), _table(tmp_path / "reference"), check_exact=True)
