@@ -26,6 +26,24 @@ def random_jets(n: int, *, seed: int = 0, n_max: int = 30) -> ak.Array:
     return build_jets(ak.unflatten(cons, k))
 
 
+#: the observables of :func:`observable_sample`, in its column order
+OBSERVABLE_NAMES = ("mass", "tau21", "tau32", "d2", "n_constituents")
+
+
+def observable_sample(rng: np.random.Generator, n: int, *, shift: float = 0.0) -> np.ndarray:
+    """Jet-like observables (n, 5) in the order of :data:`OBSERVABLE_NAMES`: mass (GeV, shifted
+    by ``shift``), tau21, tau32, d2, multiplicity."""
+    return np.column_stack(
+        [
+            rng.gamma(4.0, 25.0, n) + shift,
+            rng.beta(4, 3, n),
+            rng.beta(5, 3, n),
+            rng.lognormal(0.5, 0.4, n),
+            rng.poisson(40, n).astype(float),
+        ]
+    )
+
+
 def token_dataset(base: Path, *, n: int, seed: int, n_max: int = 30) -> Path:
     """A small token dataset (8 x 4 x 4 bins, at most 22 constituents) of ``n`` random jets in ``base/tokens``."""
     from hepscale.jets.dataset import write_jets

@@ -7,31 +7,10 @@ import sys
 import numpy as np
 import pytest
 import scipy.stats
+from _synthetic import OBSERVABLE_NAMES as NAMES
+from _synthetic import observable_sample
 
 from hepscale.metrics import swd
-
-NAMES = ("mass", "tau21", "tau32", "d2", "n_constituents")
-
-
-def _jets(rng: np.random.Generator, n: int, *, shift: float = 0.0) -> np.ndarray:
-    """Jet-like observables: mass (GeV), tau21, tau32, d2, multiplicity."""
-    return np.column_stack(
-        [
-            rng.gamma(4.0, 25.0, n) + shift,
-            rng.beta(4, 3, n),
-            rng.beta(5, 3, n),
-            rng.lognormal(0.5, 0.4, n),
-            rng.poisson(40, n).astype(float),
-        ]
-    )
-
-
-@pytest.mark.parametrize("sizes", [(3000, 3000), (3000, 1999)])
-def test_wasserstein_1d_matches_scipy(sizes: tuple[int, int]) -> None:
-    rng = np.random.default_rng(1)
-    u = rng.normal(size=sizes[0])
-    v = rng.normal(0.2, 1.3, size=sizes[1])
-    assert swd.wasserstein_1d(u, v) == pytest.approx(scipy.stats.wasserstein_distance(u, v), rel=1e-9)
 
 
 def test_wasserstein_1d_weighted_and_p2() -> None:
@@ -65,7 +44,7 @@ def test_random_projections_are_unit_and_seeded() -> None:
 def test_swd_matches_pot_with_identical_projections(p: float, n_x: int) -> None:
     ot = pytest.importorskip("ot")
     rng = np.random.default_rng(4)
-    x, y = _jets(rng, n_x, shift=3.0), _jets(rng, 2000)
+    x, y = observable_sample(rng, n_x, shift=3.0), observable_sample(rng, 2000)
     theta = swd.random_projections(5, 200, seed=11)
     mean, std = y.mean(axis=0), y.std(axis=0)
     expected = ot.sliced_wasserstein_distance((x - mean) / std, (y - mean) / std, projections=theta, p=p)
@@ -78,7 +57,7 @@ def test_swd_matches_pot_with_identical_projections(p: float, n_x: int) -> None:
 def test_swd_of_a_shift_is_the_mean_projected_shift() -> None:
     """x = y + delta std(y): every projection's W1 is |theta . delta| exactly."""
     rng = np.random.default_rng(5)
-    y = _jets(rng, 1000)
+    y = observable_sample(rng, 1000)
     delta = np.array([0.3, -0.2, 0.1, 0.0, 0.4])
     x = y + delta * y.std(axis=0)
     theta = swd.random_projections(5, 4000, seed=1)
@@ -94,7 +73,7 @@ def test_swd_of_a_shift_is_the_mean_projected_shift() -> None:
 def test_swd_unequal_and_weighted_match_exact_resampling() -> None:
     """Integer weights equal repeated jets; unequal sizes use the exact quantile walk."""
     rng = np.random.default_rng(6)
-    x, y = _jets(rng, 700, shift=5.0), _jets(rng, 900)
+    x, y = observable_sample(rng, 700, shift=5.0), observable_sample(rng, 900)
     w = rng.integers(0, 4, size=700)
     repeated = np.repeat(x, w, axis=0)
     a = swd.sliced_wasserstein(x, y, weights_x=w, seed=3, n_projections=50)
@@ -109,7 +88,7 @@ def test_swd_unequal_and_weighted_match_exact_resampling() -> None:
 
 def test_bootstrap_without_replacement_of_whole_pools_equals_direct_swd() -> None:
     rng = np.random.default_rng(7)
-    gen, ref = _jets(rng, 1500, shift=4.0), _jets(rng, 1500)
+    gen, ref = observable_sample(rng, 1500, shift=4.0), observable_sample(rng, 1500)
     for p, method in ((2.0, "auto"), (1.0, "exact"), (1.0, "histogram")):
         res = swd.bootstrap_swd(
             gen, ref, n_jets=1500, n_bootstraps=2, n_projections=64, p=p, seed=5, floor=False, replace=False,
@@ -128,9 +107,9 @@ def test_bootstrap_without_replacement_of_whole_pools_equals_direct_swd() -> Non
 
 def test_bootstrap_is_reproducible_and_floor_is_below_a_shifted_sample() -> None:
     rng = np.random.default_rng(8)
-    ref = _jets(rng, 4000)
-    same = _jets(rng, 2000)
-    shifted = _jets(rng, 2000, shift=40.0)
+    ref = observable_sample(rng, 4000)
+    same = observable_sample(rng, 2000)
+    shifted = observable_sample(rng, 2000, shift=40.0)
     kw = dict(n_jets=2000, n_bootstraps=5, n_projections=64, seed=3)
     a = swd.bootstrap_swd(same, ref, **kw)
     b = swd.bootstrap_swd(same, ref, **kw)
@@ -150,14 +129,14 @@ def test_bootstrap_is_reproducible_and_floor_is_below_a_shifted_sample() -> None
 def test_bootstrap_floor_uses_disjoint_halves() -> None:
     """A reference of identical halves (each jet duplicated) still gives a positive floor."""
     rng = np.random.default_rng(9)
-    ref = _jets(rng, 3000)
+    ref = observable_sample(rng, 3000)
     res = swd.bootstrap_swd(ref[:1000], ref, n_jets=1000, n_bootstraps=3, n_projections=32, seed=1)
     assert res.floor is not None and res.floor > 0
 
 
 def test_bad_input_is_rejected() -> None:
     rng = np.random.default_rng(10)
-    good = _jets(rng, 200)
+    good = observable_sample(rng, 200)
     bad = good.copy()
     bad[3, 2] = np.nan
     with pytest.raises(ValueError, match="tau32"):
@@ -213,7 +192,7 @@ def test_a_perfect_model_reaches_the_floor(n_gen: int, n_ref: int, n_jets: int) 
     ratios, raw = [], []
     for trial in range(20):
         rng = np.random.default_rng(100 + trial)
-        gen, ref = _jets(rng, n_gen), _jets(rng, n_ref)
+        gen, ref = observable_sample(rng, n_gen), observable_sample(rng, n_ref)
         kw = dict(n_jets=n_jets, n_bootstraps=4, n_projections=32, seed=trial)
         res = swd.bootstrap_swd(gen, ref, **kw)
         assert res.pool_sizes == (min(n_gen, n_ref // 2),) * 3

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _synthetic import OBSERVABLE_NAMES as NAMES
+from _synthetic import observable_sample
 
 from hepscale.metrics import _histogram, swd
-
-NAMES = ("mass", "tau21", "tau32", "d2", "n_constituents")
-
-
-def _jets(rng: np.random.Generator, n: int, *, shift: float = 0.0) -> np.ndarray:
-    """Jet-like observables (as in test_swd.py): mass (GeV), tau21, tau32, d2, multiplicity."""
-    return np.column_stack(
-        [
-            rng.gamma(4.0, 25.0, n) + shift,
-            rng.beta(4, 3, n),
-            rng.beta(5, 3, n),
-            rng.lognormal(0.5, 0.4, n),
-            rng.poisson(40, n).astype(float),
-        ]
-    )
 
 
 def test_histogram_bootstrap_matches_exact_on_the_same_resamples() -> None:
     """Same resamples, same directions: the two estimators agree within 1% of the floor."""
     rng = np.random.default_rng(11)
-    gen, ref = _jets(rng, 20_000, shift=2.0), _jets(rng, 40_000)
+    gen, ref = observable_sample(rng, 20_000, shift=2.0), observable_sample(rng, 40_000)
     kw = dict(n_jets=20_000, n_bootstraps=10, n_projections=64, seed=2)
     exact = swd.bootstrap_swd(gen, ref, method="exact", **kw)
     hist = swd.bootstrap_swd(gen, ref, method="histogram", **kw)
@@ -49,7 +36,7 @@ def test_histogram_bootstrap_matches_exact_on_the_same_resamples() -> None:
 def test_histogram_single_swd_matches_exact() -> None:
     """Equal sizes, unequal sizes and weights: the single-SWD histogram path against exact."""
     rng = np.random.default_rng(12)
-    x, y = _jets(rng, 30_000, shift=3.0), _jets(rng, 30_000)
+    x, y = observable_sample(rng, 30_000, shift=3.0), observable_sample(rng, 30_000)
     theta = swd.random_projections(5, 100, seed=4)
     ex = swd.sliced_wasserstein(x, y, projections=theta)
     hi = swd.sliced_wasserstein(x, y, projections=theta, method="histogram")
@@ -107,7 +94,7 @@ def test_histogram_floor_is_robust_to_outliers_of_the_generated_sample(garbage: 
     """Generated jets far out (masses of 1e4-1e6 GeV, thousands of standard deviations) must
     not coarsen the bins of the reference: the floor stays within 1% of its exact value."""
     rng = np.random.default_rng(16)
-    gen, ref = _jets(rng, 5000, shift=1.0), _jets(rng, 10_000)
+    gen, ref = observable_sample(rng, 5000, shift=1.0), observable_sample(rng, 10_000)
     gen[:garbage, 0] = rng.uniform(1e4, 1e6, garbage)  # one outlier, or 20% garbage
     kw = dict(n_jets=5000, n_bootstraps=4, n_projections=32, seed=3)
     exact = swd.bootstrap_swd(gen, ref, method="exact", **kw)
@@ -125,7 +112,7 @@ def test_histogram_perfect_model_reaches_the_floor() -> None:
     ratios = []
     for trial in range(20):
         rng = np.random.default_rng(200 + trial)
-        gen, ref = _jets(rng, 1000), _jets(rng, 3000)
+        gen, ref = observable_sample(rng, 1000), observable_sample(rng, 3000)
         res = swd.bootstrap_swd(gen, ref, n_jets=1000, n_bootstraps=4, n_projections=32, seed=trial, method="histogram")
         assert res.method == "histogram" and res.floor is not None
         ratios.append(res.swd / res.floor)
@@ -133,14 +120,14 @@ def test_histogram_perfect_model_reaches_the_floor() -> None:
     assert abs(mean - 1.0) < 3 * err + 0.01, (mean, err)
     # and a model 40 GeV off in mass is far above it
     rng = np.random.default_rng(300)
-    bad = swd.bootstrap_swd(_jets(rng, 1000, shift=40.0), _jets(rng, 3000), n_jets=1000, n_bootstraps=4,
+    bad = swd.bootstrap_swd(observable_sample(rng, 1000, shift=40.0), observable_sample(rng, 3000), n_jets=1000, n_bootstraps=4,
                             n_projections=32, method="histogram")
     assert bad.floor is not None and bad.swd > 2 * bad.floor
 
 
 def test_method_and_bins_are_recorded() -> None:
     rng = np.random.default_rng(15)
-    gen, ref = _jets(rng, 600), _jets(rng, 1200)
+    gen, ref = observable_sample(rng, 600), observable_sample(rng, 1200)
     kw = dict(n_jets=600, n_bootstraps=2, n_projections=16, seed=1)
     default = swd.bootstrap_swd(gen, ref, **kw).to_dict()
     assert default["method"] == "histogram" and default["bins"] == swd.DEFAULT_BINS == 1000
