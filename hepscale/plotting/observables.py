@@ -12,12 +12,15 @@ import numpy as np
 from hepscale.plotting.labels import observable_label
 from hepscale.plotting.style import cms_label, cms_style, ratio_axes, save_figure
 
-__all__ = ["plot_observables", "plot_histograms_by_label"]
+__all__ = ["plot_observables", "plot_histograms_by_label", "normalized", "finish_ratio_panel",
+           "observable_edges"]
 
 _INTEGER_OBSERVABLES = {"n_constituents"}
 
 
-def _bins(ref: np.ndarray, gen: np.ndarray, name: str, n_bins: int) -> np.ndarray:
+def observable_edges(ref: np.ndarray, gen: np.ndarray, name: str, n_bins: int) -> np.ndarray:
+    """Bin edges of an observable: bins on whole counts for counts (over both samples' 0.1 to
+    99.9% range), else ``n_bins`` equal bins over the reference's 0.1 to 99.9% range."""
     both = np.concatenate([ref, gen])
     if name in _INTEGER_OBSERVABLES:
         lo, hi = np.floor(np.quantile(both, 0.001)), np.ceil(np.quantile(both, 0.999))
@@ -29,6 +32,23 @@ def _bins(ref: np.ndarray, gen: np.ndarray, name: str, n_bins: int) -> np.ndarra
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
     return np.linspace(lo, hi, n_bins + 1)
+
+
+def normalized(x: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of ``x`` on ``edges`` normalized to unit area, and its Poisson uncertainty."""
+    h, _ = np.histogram(x, bins=edges)
+    scale = max(len(x), 1) * np.diff(edges)
+    return h / scale, np.sqrt(h) / scale
+
+
+def finish_ratio_panel(rax: Any, edges: np.ndarray, name: str, ylabel: str) -> None:
+    """The ratio panel's unity line, range, ticks and labels (x: the observable ``name``)."""
+    rax.axhline(1.0, color="gray", linestyle="--", linewidth=1)
+    rax.set_ylim(0.5, 1.5)
+    rax.set_yticks([0.6, 1.0, 1.4])
+    rax.set_ylabel(ylabel)
+    rax.set_xlabel(observable_label(name))
+    rax.set_xlim(edges[0], edges[-1])
 
 
 def plot_observables(
@@ -71,13 +91,9 @@ def plot_observables(
     with cms_style():
         for i, name in enumerate(observables):
             g, r = generated[:, i], reference[:, i]
-            edges = _bins(r, g, name, n_bins)
-            width = np.diff(edges)
-            hr, _ = np.histogram(r, bins=edges)
-            hg, _ = np.histogram(g, bins=edges)
-            nr, ng = max(len(r), 1), max(len(g), 1)
-            dr, dg = hr / (nr * width), hg / (ng * width)
-            er, eg = np.sqrt(hr) / (nr * width), np.sqrt(hg) / (ng * width)
+            edges = observable_edges(r, g, name, n_bins)
+            dr, er = normalized(r, edges)
+            dg, eg = normalized(g, edges)
             fig, ax, rax = ratio_axes()
             mplhep.histplot(dr, edges, yerr=er, ax=ax, label=reference_label, histtype="fill", alpha=0.35, color="C0")
             glabel = generated_label
@@ -98,12 +114,7 @@ def plot_observables(
             band = np.divide(er, dr, out=np.zeros_like(dr), where=ok)
             rax.stairs(1 + band, edges, baseline=1 - band, fill=True, alpha=0.35, color="C0")
             rax.errorbar(centers[ok], ratio[ok], yerr=rerr[ok], fmt="o", color="black", markersize=3)
-            rax.axhline(1.0, color="gray", linestyle="--", linewidth=1)
-            rax.set_ylim(0.5, 1.5)
-            rax.set_yticks([0.6, 1.0, 1.4])
-            rax.set_ylabel("Gen. / Ref.")
-            rax.set_xlabel(observable_label(name))
-            rax.set_xlim(edges[0], edges[-1])
+            finish_ratio_panel(rax, edges, name, "Gen. / Ref.")
             written += save_figure(fig, out / name)
     return written
 

@@ -29,7 +29,8 @@ from hepscale.study.folder import (
     planned_run_ids,
 )
 
-__all__ = ["SWD_FIGURE", "collect", "summary_table", "headline", "plot_swd_vs_n", "study_outputs"]
+__all__ = ["SWD_FIGURE", "collect", "summary_table", "headline", "swd_loss_spearman", "plot_swd_vs_n",
+           "study_outputs"]
 
 #: the SWD-vs-N figure of a study folder (without suffix)
 SWD_FIGURE = "figures/swd_vs_N"
@@ -106,8 +107,6 @@ def headline(table: Any) -> list[str]:
     """The study's result in words: the best evaluated run's SWD against its floor, the
     tokenization distance against the same floor, and Spearman's rho of SWD and validation loss
     over the evaluated runs (3 or more, neither constant)."""
-    from scipy.stats import spearmanr
-
     t = table[table["evaluation.swd.mean"].notna()] if "evaluation.swd.mean" in table.columns else table.iloc[:0]
     if t.empty:
         return []
@@ -121,10 +120,23 @@ def headline(table: Any) -> list[str]:
     if tok is not None and math.isfinite(float(tok)):
         out.append(f"tokenization distance {_pm(tok, best.get('evaluation.tokenization.std'))} = "
                    f"{float(tok) / floor:.3g} x the floor (what the representation alone costs)")
-    if len(t) >= 3 and t["final_val_loss"].nunique() > 1 and t["evaluation.swd.mean"].nunique() > 1:
-        res = spearmanr(t["final_val_loss"], t["evaluation.swd.mean"])
-        out.append(f"Spearman rho(validation loss, SWD) = {res.statistic:.3f} (p = {res.pvalue:.2g}, {len(t)} runs)")
+    rho = swd_loss_spearman(t)
+    if rho is not None:
+        out.append(f"Spearman rho(validation loss, SWD) = {rho[0]:.3f} (p = {rho[1]:.2g}, {rho[2]} runs)")
     return out
+
+
+def swd_loss_spearman(table: Any) -> tuple[float, float, int] | None:
+    """Spearman's rho of SWD and validation loss over the evaluated runs of ``table``, its
+    p-value and the number of runs; None with fewer than 3 runs or a constant column (rho
+    undefined)."""
+    from scipy.stats import spearmanr
+
+    t = table[table["evaluation.swd.mean"].notna() & table["final_val_loss"].notna()]
+    if len(t) < 3 or t["final_val_loss"].nunique() < 2 or t["evaluation.swd.mean"].nunique() < 2:
+        return None
+    res = spearmanr(t["final_val_loss"], t["evaluation.swd.mean"])
+    return float(res.statistic), float(res.pvalue), len(t)
 
 
 def _pm(mean: Any, std: Any) -> str:

@@ -218,10 +218,10 @@ def plot_swd_vs_loss(table: Any, path: str | os.PathLike[str], *, label: str = "
         The files written (PDF and PNG); empty with fewer than two evaluated runs.
     """
     import matplotlib.pyplot as plt
-    from scipy.stats import spearmanr
 
     from hepscale.plotting.labels import run_column_label
     from hepscale.plotting.style import cms_label, cms_style, save_figure
+    from hepscale.study.collect import swd_loss_spearman
 
     if _SWD not in table.columns:
         return []
@@ -238,10 +238,8 @@ def plot_swd_vs_loss(table: Any, path: str | os.PathLike[str], *, label: str = "
         _band(ax, t, "evaluation.swd.floor_mean", "evaluation.swd.floor_std", "tab:blue", "SWD floor (real vs real)")
         _band(ax, t, "evaluation.tokenization.mean", "evaluation.tokenization.std", "tab:orange",
               "tokenization (decoded real vs real)")
-        title = None
-        if len(t) >= 3 and t["final_val_loss"].nunique() > 1 and t[_SWD].nunique() > 1:
-            res = spearmanr(t["final_val_loss"], t[_SWD])
-            title = rf"Spearman $\rho$ = {res.statistic:.3f} ($p$ = {res.pvalue:.2g}, {len(t)} runs)"
+        rho = swd_loss_spearman(t)
+        title = None if rho is None else rf"Spearman $\rho$ = {rho[0]:.3f} ($p$ = {rho[1]:.2g}, {rho[2]} runs)"
         ax.set_xlabel(run_column_label("final_val_loss"))
         ax.set_ylabel(run_column_label(_SWD))
         ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
@@ -287,7 +285,11 @@ def plot_generated_vs_real(table: Any, study_dir: str | os.PathLike[str], folder
 
     from hepscale.jets.dataset import observable_matrix, read_jets
     from hepscale.metrics.resolution import reference_pair, run_resolution
-    from hepscale.plotting.labels import observable_label
+    from hepscale.plotting.observables import (
+        finish_ratio_panel,
+        normalized,
+        observable_edges,
+    )
     from hepscale.plotting.style import (
         cms_label,
         cms_style,
@@ -320,39 +322,24 @@ def plot_generated_vs_real(table: Any, study_dir: str | os.PathLike[str], folder
     with cms_style():
         for i, name in enumerate(names):
             r = real[:, i][np.isfinite(real[:, i])]
-            lo, hi = np.quantile(np.concatenate([r, real_raw[:, i]]), [0.001, 0.999])
-            if name == "n_constituents":
-                edges = np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.5, max(1.0, np.ceil((hi - lo + 1) / n_bins)))
-            else:
-                edges = np.linspace(lo, hi, n_bins + 1) if hi > lo else np.linspace(lo - 0.5, lo + 0.5, n_bins + 1)
-            width = np.diff(edges)
-
-            def density(x: np.ndarray, edges: np.ndarray = edges, width: np.ndarray = width):
-                h, _ = np.histogram(x, bins=edges)
-                n = max(len(x), 1)
-                return h / (n * width), np.sqrt(h) / (n * width)
-
+            both = np.concatenate([r, real_raw[:, i]])  # the range of the real jets at either resolution
+            edges = observable_edges(both, both, name, n_bins)
             fig, ax, rax = ratio_axes()
-            dr, er = density(r)
+            dr, er = normalized(r, edges)
             mplhep.histplot(dr, edges, yerr=er, ax=ax, histtype="fill", alpha=0.3, color="0.5",
                             label="Real, at the model's resolution")
-            draw, _ = density(real_raw[:, i])
+            draw, _ = normalized(real_raw[:, i], edges)
             mplhep.histplot(draw, edges, ax=ax, histtype="step", ls="--", color="0.3", label="Real, full resolution")
             ok = dr > 0
             band = np.divide(er, dr, out=np.zeros_like(dr), where=ok)
             rax.stairs(1 + band, edges, baseline=1 - band, fill=True, alpha=0.3, color="0.5")
             for model, _, g in generated:
                 colour, text = colours[model]
-                dg, eg = density(g[:, i][np.isfinite(g[:, i])])
+                dg, _ = normalized(g[:, i][np.isfinite(g[:, i])], edges)
                 mplhep.histplot(dg, edges, ax=ax, histtype="step", color=colour, label=text)
                 ratio = np.divide(dg, dr, out=np.full_like(dg, np.nan), where=ok)
                 rax.stairs(ratio, edges, color=colour)
-            rax.axhline(1.0, color="gray", ls="--", lw=1)
-            rax.set_ylim(0.5, 1.5)
-            rax.set_yticks([0.6, 1.0, 1.4])
-            rax.set_ylabel("Gen. / Real")
-            rax.set_xlabel(observable_label(name))
-            rax.set_xlim(edges[0], edges[-1])
+            finish_ratio_panel(rax, edges, name, "Gen. / Real")
             ax.set_ylabel("Normalized to unit area")
             ax.set_ylim(0, ax.get_ylim()[1] * 1.4)
             ax.legend(fontsize="x-small", loc="upper right")
