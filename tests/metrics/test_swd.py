@@ -13,6 +13,14 @@ from _synthetic import observable_sample
 from hepscale.metrics import swd
 
 
+@pytest.mark.parametrize("sizes", [(3000, 3000), (3000, 1999)])
+def test_wasserstein_1d_matches_scipy(sizes: tuple[int, int]) -> None:
+    rng = np.random.default_rng(1)
+    u = rng.normal(size=sizes[0])
+    v = rng.normal(0.2, 1.3, size=sizes[1])
+    assert swd.wasserstein_1d(u, v) == pytest.approx(scipy.stats.wasserstein_distance(u, v), rel=1e-9)
+
+
 def test_wasserstein_1d_weighted_and_p2() -> None:
     ot = pytest.importorskip("ot")
     rng = np.random.default_rng(2)
