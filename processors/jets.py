@@ -23,7 +23,7 @@ from hepscale.errors import DataError
 from hepscale.jets.clustering import cluster_jets
 from hepscale.jets.config import JetProcessorConfig
 from hepscale.jets.dataset import build_jets
-from hepscale.jets.processing import PFCANDS_OPTIONAL_FIELDS
+from hepscale.jets.inputs import PFCANDS_OPTIONAL_FIELDS
 from hepscale.jets.truth import truth_labels
 from hepscale.plotting.labels import OBSERVABLE_LABELS
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from hepscale.errors import DataError
 
 if TYPE_CHECKING:
-    from hepscale.jets.processing import Chunk
+    from hepscale.jets.inputs import Chunk
 
 logger = logging.getLogger(__name__)
 

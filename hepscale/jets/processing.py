@@ -2,8 +2,8 @@
 
 ``hepscale process ttbar.root qcd.root --output jets/ --workers 2``
 
-Each input file is checked first (readable ROOT, an ``Events`` tree, the PF candidate
-branches), cut into chunks of entries, and every chunk runs
+The inputs (files, ``root://`` and ``https://`` URLs, coffea filesets) are checked first and cut
+into chunks of entries (:mod:`hepscale.jets.inputs`), and every chunk runs
 the jet processor (the command layer passes :class:`processors.jets.JetProcessor`) on a dask worker (a ``LocalCluster`` by default, or an
 existing scheduler with ``--scheduler``). Finished chunks are kept under
 ``OUTPUT/.parts/`` (parquet and JSON, see :mod:`hepscale.jets._parts`) so that an interrupted
@@ -29,19 +29,16 @@ same file given twice (the same resolved path) is an error naming it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
 import time
 import uuid
-import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from hepscale.errors import HepscaleError
 from hepscale.jets._parts import (
     StreamingMerge,
     check_part,
@@ -52,128 +49,23 @@ from hepscale.jets._parts import (
     settings_key,
     write_accumulator,
 )
-from hepscale.jets.dataset import OPTIONAL_CONSTITUENT_FIELDS
+from hepscale.jets.inputs import (  # noqa: F401  (re-exported: the processing API)
+    PFCANDS_OPTIONAL_FIELDS,
+    Chunk,
+    FileCheck,
+    InputFile,
+    ProcessingError,
+    check_file,
+    make_chunks,
+    open_events,
+    prepare_inputs,
+    quiet_schema,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Chunk", "FileCheck", "ProcessingError", "check_file", "make_chunks", "open_events", "run_chunk",
-           "process_files"]
-
-#: branches every input needs (PF candidates); pfnano mode needs the FatJet links too
-REQUIRED_BRANCHES = ("PFCands_pt", "PFCands_eta", "PFCands_phi", "PFCands_mass")
-#: PF candidate field (``PFCands_<name>`` branch, cm) of each optional constituent field of the jet dataset
-#: (:data:`hepscale.jets.dataset.OPTIONAL_CONSTITUENT_FIELDS`, in that order)
-PFCANDS_OPTIONAL_FIELDS = {"d0": "d0", "dz": "dz", "d0err": "d0Err", "dzerr": "dzErr"}
-PFNANO_BRANCHES = ("FatJetPFCands_jetIdx", "FatJetPFCands_pFCandsIdx")
-
-
-class ProcessingError(HepscaleError, RuntimeError):
-    """An input file could not be processed (the message names the file and the reason)."""
-
-
-@dataclass(frozen=True)
-class FileCheck:
-    """Result of checking one input file."""
-
-    path: str
-    entries: int = 0
-    schema: str = "NanoAODSchema"
-    error: str | None = None
-    optional_fields: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A range of entries ``[start, stop)`` of one file."""
-
-    path: str
-    dataset: str
-    start: int
-    stop: int
-    schema: str
-    file_key: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.dataset}-{self.file_key}-{self.start}-{self.stop}"
-
-
-def _file_key(path: str) -> str:
-    st = os.stat(path)
-    return hashlib.sha1(f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
-
-
-def check_file(path: str | os.PathLike[str], *, constituents: str = "recluster", tree: str = "Events") -> FileCheck:
-    """Check that ``path`` is a readable ROOT file with the branches the processor needs.
-
-    Returns a :class:`FileCheck` whose ``error`` names the problem (None when the file is usable).
-    """
-    import uproot
-
-    p = str(path)
-    if not os.path.exists(p):
-        return FileCheck(p, error=f"{p}: file does not exist")
-    try:
-        with uproot.open(p) as f:
-            if tree not in f:
-                return FileCheck(p, error=f"{p}: no TTree {tree!r} (keys: {', '.join(f.keys()[:10])})")
-            t = f[tree]
-            keys = set(t.keys())
-            need = REQUIRED_BRANCHES + (PFNANO_BRANCHES if constituents == "pfnano" else ())
-            missing = [b for b in need if b not in keys]
-            if missing:
-                return FileCheck(p, error=f"{p}: tree {tree!r} lacks branch(es) {', '.join(missing)}")
-            schema = "PFNanoAODSchema" if "FatJetPFCands_jetIdx" in keys else "NanoAODSchema"
-            optional = tuple(f for f, name in PFCANDS_OPTIONAL_FIELDS.items() if f"PFCands_{name}" in keys)
-            return FileCheck(p, entries=int(t.num_entries), schema=schema, optional_fields=optional)
-    except Exception as err:  # uproot raises many types for corrupt or truncated files
-        return FileCheck(p, error=f"{p}: not a readable ROOT file ({type(err).__name__}: {err})")
-
-
-def make_chunks(checks: Sequence[FileCheck], *, chunksize: int) -> list[Chunk]:
-    """Cut every usable file into chunks of at most ``chunksize`` entries."""
-    if chunksize < 1:
-        raise ValueError(f"chunksize must be at least 1, got {chunksize}")
-    chunks = []
-    stems: dict[str, int] = {}
-    for check in checks:
-        if check.error is not None:
-            continue
-        stem = Path(check.path).stem
-        stems[stem] = stems.get(stem, 0) + 1
-        dataset = stem if stems[stem] == 1 else f"{stem}_{stems[stem]}"
-        key = _file_key(check.path)
-        if check.entries == 0:
-            chunks.append(Chunk(check.path, dataset, 0, 0, check.schema, key))
-        for start in range(0, check.entries, chunksize):
-            chunks.append(Chunk(check.path, dataset, start, min(start + chunksize, check.entries), check.schema, key))
-    return chunks
-
-
-@contextlib.contextmanager
-def _quiet_schema() -> Iterator[None]:
-    # NanoAOD schemas warn about cross-references that these files do not use
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Missing cross-reference index")
-        warnings.filterwarnings("ignore", message=r"Branch \w+ already exists but its values will be replaced")
-        yield
-
-
-def open_events(chunk: Chunk) -> Any:
-    """NanoEvents (virtual mode) for one chunk."""
-    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory, PFNanoAODSchema
-
-    schema = PFNanoAODSchema if chunk.schema == "PFNanoAODSchema" else NanoAODSchema
-    with _quiet_schema():
-        return NanoEventsFactory.from_root(
-            {chunk.path: "Events"},
-            entry_start=chunk.start,
-            entry_stop=chunk.stop,
-            schemaclass=schema,
-            mode="virtual",
-            metadata={"dataset": chunk.dataset, "filename": chunk.path},
-        ).events()
-
+__all__ = ["Chunk", "FileCheck", "InputFile", "ProcessingError", "check_file", "make_chunks", "open_events",
+           "run_chunk", "process_files"]
 
 def run_chunk(chunk: Chunk, processor: Any, parts_dir: str, *, settings: str | None = None) -> dict[str, Any]:
     """Process one chunk on a worker; write its jets and accumulator under ``parts_dir``.
@@ -192,7 +84,7 @@ def run_chunk(chunk: Chunk, processor: Any, parts_dir: str, *, settings: str | N
         return {"key": key, "status": "cached", "path": chunk.path}
     start = time.perf_counter()
     try:
-        with _quiet_schema():
+        with quiet_schema():
             events = open_events(chunk)
             out = processor.process(events)[chunk.dataset]
         jets = out.pop("jets")
@@ -204,21 +96,6 @@ def run_chunk(chunk: Chunk, processor: Any, parts_dir: str, *, settings: str | N
                 "error": f"{chunk.path} (entries {chunk.start}-{chunk.stop}): {type(err).__name__}: {err}"}
     return {"key": key, "status": "done", "path": chunk.path, "jets": len(jets),
             "seconds": time.perf_counter() - start, "damaged": damaged}
-
-
-def _check_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """The input paths as strings; a file given more than once (same resolved path) is an error naming it."""
-    if not inputs:
-        raise ProcessingError("no input files given")
-    paths = [os.fspath(p) for p in inputs]
-    seen: dict[str, list[str]] = {}
-    for p in paths:
-        seen.setdefault(os.path.realpath(p), []).append(p)
-    repeated = [f"{real} (given {len(given)} times: {', '.join(given)})"
-                for real, given in seen.items() if len(given) > 1]
-    if repeated:
-        raise ProcessingError(f"input file(s) given more than once: {'; '.join(repeated)}; give each file once")
-    return paths
 
 
 def _make_output_dir(out_dir: Path) -> Path:
@@ -246,6 +123,7 @@ def process_files(
     client: Any = None,
     skip_bad_files: bool = False,
     chunksize: int = 5000,
+    max_chunks: int | None = None,
     progress: bool = True,
     plot: bool = True,
 ) -> dict[str, Any]:
@@ -287,22 +165,15 @@ def process_files(
     from hepscale.config import to_dict
     from hepscale.jets.cluster import dask_client
     config = processor.config
-    paths = _check_inputs(inputs)
+    plan = prepare_inputs(inputs, constituents=config.constituents, skip_bad_files=skip_bad_files,
+                          chunksize=chunksize, max_chunks=max_chunks)
     out_dir = Path(output)
     parts_dir = _make_output_dir(out_dir)
-    checks = [check_file(p, constituents=config.constituents) for p in paths]
-    skipped = {c.path: c.error for c in checks if c.error is not None}
-    if skipped and not skip_bad_files:
-        raise ProcessingError("; ".join(skipped.values()) + " (use --skip-bad-files to skip such files)")
-    for reason in skipped.values():
-        logger.warning("skipping %s", reason)
-    chunks = make_chunks(checks, chunksize=chunksize)
+    checks, chunks, skipped, fields = plan.checks, plan.chunks, plan.skipped, plan.fields
     settings = settings_key(processor)
     keys = {c.key: part_key(c, settings) for c in chunks}
     remove_stale_parts(parts_dir, list(keys.values()))  # parts of other settings are never merged
     total = sum(c.stop - c.start for c in chunks)
-    usable = [c for c in checks if c.error is None]
-    fields = _constituent_fields(usable)
     results: dict[str, dict[str, Any]] = {}
     ctx = contextlib.nullcontext(client) if client is not None else dask_client(workers=workers, scheduler=scheduler)
     with ctx as cl, atomic_path(out_dir / "jets.parquet", suffix=".parquet") as jets_tmp:
@@ -349,19 +220,6 @@ def process_files(
     return provenance
 
 
-def _constituent_fields(checks: Sequence[FileCheck]) -> list[str] | None:
-    """Constituent fields of the merged dataset: the optional ones (d0, dz, d0err, dzerr) where every input has them."""
-    from hepscale.jets.dataset import CONSTITUENT_FIELDS
-
-    if not checks:
-        return None
-    common = [f for f in OPTIONAL_CONSTITUENT_FIELDS if all(f in c.optional_fields for c in checks)]
-    dropped = sorted({f for c in checks for f in c.optional_fields} - set(common))
-    if dropped:
-        logger.warning("constituent field(s) %s are not in every input; they are left out", dropped)
-    return list(CONSTITUENT_FIELDS) + common
-
-
 def _summarize(chunks: Sequence[Chunk], parts_dir: Path, keys: dict[str, str], checks: Sequence[FileCheck],
                skipped: dict[str, str], chunk_info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Accumulate the chunks' cutflows and histograms (JSON parts) into the provenance record.
@@ -381,8 +239,7 @@ def _summarize(chunks: Sequence[Chunk], parts_dir: Path, keys: dict[str, str], c
     for flow in cutflow.values():
         for k, v in flow.items():
             total_cutflow[k] = total_cutflow.get(k, 0) + int(v)
-    inputs = [{"path": c.path, "entries": c.entries, "schema": c.schema} for c in checks
-              if c.error is None and c.path not in skipped]
+    inputs = [c.record() for c in checks if c.error is None and c.path not in skipped]
     provenance: dict[str, Any] = {
         "inputs": inputs,
         "entries": sum(i["entries"] for i in inputs),

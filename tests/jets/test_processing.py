@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from hepscale.events.pythia import write_nanoaod
-from hepscale.jets import processing
 from hepscale.jets.dataset import (
     CONSTITUENT_FIELDS,
     OPTIONAL_CONSTITUENT_FIELDS,
@@ -176,7 +175,6 @@ def test_mixed_sources_keep_the_common_constituent_fields(good_file, pfnano_file
 
 def test_pfnano_inputs_keep_the_displacement_and_its_uncertainty(pfnano_file, tmp_path, dask_client):
     """One definition of the optional fields; a PFNano file has all of them (PFCands_d0Err ...), and so do its jets."""
-    assert processing.OPTIONAL_CONSTITUENT_FIELDS is OPTIONAL_CONSTITUENT_FIELDS
     assert tuple(PFCANDS_OPTIONAL_FIELDS) == OPTIONAL_CONSTITUENT_FIELDS == ("d0", "dz", "d0err", "dzerr")
     assert check_file(pfnano_file).optional_fields == OPTIONAL_CONSTITUENT_FIELDS
     prov = process_files([pfnano_file], tmp_path / "pf", processor=JetProcessor(), client=dask_client, progress=False,
