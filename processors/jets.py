@@ -23,7 +23,8 @@ from hepscale.errors import DataError
 from hepscale.jets.clustering import cluster_jets
 from hepscale.jets.config import JetProcessorConfig
 from hepscale.jets.dataset import build_jets
-from hepscale.jets.inputs import PFCANDS_OPTIONAL_FIELDS
+from hepscale.jets.inputs import CANDIDATES, PFCANDS_OPTIONAL_FIELDS, event_weights
+from hepscale.jets.selection import load_lumi_mask, trigger_mask
 from hepscale.jets.truth import truth_labels
 from hepscale.plotting.labels import OBSERVABLE_LABELS
 
@@ -37,6 +38,8 @@ class InputError(DataError):
 #: cutflow entries; every event read ends in exactly one of events_selected / events_rejected
 CUTFLOW_STEPS = (
     "events_read",
+    "events_lumi_mask",
+    "events_trigger",
     "events_no_candidates",
     "events_selected",
     "events_rejected",
@@ -82,21 +85,32 @@ class JetProcessor(processor.ProcessorABC):
 
     def __init__(self, config: JetProcessorConfig | None = None) -> None:
         self.config = config or JetProcessorConfig()
+        self.lumi_mask = load_lumi_mask(self.config.lumi_mask)
 
-    def particles(self, events: Any) -> ak.Array:
-        """PF candidates as records with px, py, pz, E (PUPPI-weighted if configured) and ids."""
+    def settings_extra(self) -> dict[str, Any]:
+        """What decides the output beyond the settings: the content of the lumi-mask JSON."""
+        return {"lumi_mask_sha1": self.lumi_mask.sha1} if self.lumi_mask is not None else {}
+
+    def particles(self, events: Any, collection: str = "PFCands") -> ak.Array:
+        """PF candidates of ``collection`` as records with px, py, pz, E (PUPPI-weighted if configured) and ids.
+
+        ``collection``: ``PFCands``, or ``FatJetPFCands`` in the older PFNano layout where the
+        stored AK8 constituents carry their own kinematics (and ``jetIdx``).
+        """
         filename = events.metadata.get("filename", "<input>")
-        if "PFCands" not in events.fields:
-            raise InputError(f"{filename}: no PFCands collection (branches PFCands_pt, PFCands_eta, ...)")
-        pf = events.PFCands
-        pt, eta, phi, mass = (_field(pf, n, f"PFCands_{n}", filename) for n in _PF_BRANCHES)
+        if collection not in events.fields:
+            raise InputError(f"{filename}: no {collection} collection (branches {collection}_pt, {collection}_eta, ...)")
+        pf = events[collection]
+        pt, eta, phi, mass = (_field(pf, n, f"{collection}_{n}", filename) for n in _PF_BRANCHES)
         weight = None
         if self.config.puppi == "on" or (self.config.puppi == "auto" and "puppiWeight" in pf.fields):
-            weight = _field(pf, "puppiWeight", "PFCands_puppiWeight", filename)
+            weight = _field(pf, "puppiWeight", f"{collection}_puppiWeight", filename)
         fields = {"pt": pt, "eta": eta, "phi": phi, "mass": mass}
-        for name, key in (("pid", "pdgId"), ("charge", "charge"), *PFCANDS_OPTIONAL_FIELDS.items()):
+        extra = (("pid", "pdgId"), ("charge", "charge"), *PFCANDS_OPTIONAL_FIELDS.items(),
+                 *((("jet", "jetIdx"),) if collection == "FatJetPFCands" else ()))
+        for name, key in extra:
             if key in pf.fields:
-                fields[name] = _field(pf, key, f"PFCands_{key}", filename)
+                fields[name] = _field(pf, key, f"{collection}_{key}", filename)
         cands = ak.zip({k: ak.without_parameters(v) for k, v in fields.items()})
         cands = ak.with_field(cands, ak.local_index(cands.pt, axis=1), "index")
         if weight is not None:
@@ -114,25 +128,34 @@ class JetProcessor(processor.ProcessorABC):
         return cands
 
     def jet_constituents(self, events: Any, cands: ak.Array) -> ak.Array:
-        """Constituents of each jet, (n_events, n_jets, var), jets in descending pT."""
+        """Constituents of each jet, (n_events, n_jets, var), jets in descending pT.
+
+        ``cands``: from :meth:`particles`; in the older PFNano layout they are the stored AK8
+        constituents themselves (with their ``jet`` index), otherwise the event's PF candidates.
+        """
         cfg = self.config
         if cfg.constituents == "recluster":
             return cluster_jets(cands, radius=cfg.radius, algorithm=cfg.algorithm, min_pt=cfg.jet_pt_min)
         filename = events.metadata.get("filename", "<input>")
-        if "FatJetPFCands" not in events.fields:
-            raise InputError(f"{filename}: --constituents pfnano needs FatJetPFCands_jetIdx and _pFCandsIdx")
-        link = events.FatJetPFCands
-        jet_idx = ak.without_parameters(_field(link, "jetIdx", "FatJetPFCands_jetIdx", filename))
-        cand_idx = ak.without_parameters(_field(link, "pFCandsIdx", "FatJetPFCands_pFCandsIdx", filename))
-        order = ak.argsort(jet_idx, axis=1, stable=True)
-        jet_idx, cand_idx = jet_idx[order], cand_idx[order]
-        # PUPPI may have removed candidates: map original candidate index -> position in cands
-        n_orig = ak.num(events.PFCands.pt, axis=1)
-        position = _inverse_index(cands["index"], n_orig)
-        pos = position[cand_idx]
-        valid = pos >= 0
-        cons = cands[ak.where(valid, pos, 0)][valid]
-        cons_jet = jet_idx[valid]
+        if "jet" in cands.fields:  # older PFNano: the constituents carry their jet index
+            order = ak.argsort(cands.jet, axis=1, stable=True)
+            cons = cands[order]
+            cons_jet = cons.jet
+        else:
+            if "FatJetPFCands" not in events.fields:
+                raise InputError(f"{filename}: --constituents pfnano needs FatJetPFCands_jetIdx and _pFCandsIdx")
+            link = events.FatJetPFCands
+            jet_idx = ak.without_parameters(_field(link, "jetIdx", "FatJetPFCands_jetIdx", filename))
+            cand_idx = ak.without_parameters(_field(link, "pFCandsIdx", "FatJetPFCands_pFCandsIdx", filename))
+            order = ak.argsort(jet_idx, axis=1, stable=True)
+            jet_idx, cand_idx = jet_idx[order], cand_idx[order]
+            # PUPPI may have removed candidates: map original candidate index -> position in cands
+            n_orig = ak.num(events.PFCands.pt, axis=1)
+            position = _inverse_index(cands["index"], n_orig)
+            pos = position[cand_idx]
+            valid = pos >= 0
+            cons = cands[ak.where(valid, pos, 0)][valid]
+            cons_jet = jet_idx[valid]
         cons = ak.unflatten(cons, ak.flatten(ak.run_lengths(cons_jet)), axis=1)
         jet_pt = ak.sum(cons.px, axis=2) ** 2 + ak.sum(cons.py, axis=2) ** 2
         cons = cons[ak.argsort(jet_pt, axis=1, ascending=False)]
@@ -143,11 +166,21 @@ class JetProcessor(processor.ProcessorABC):
         dataset = events.metadata.get("dataset", "jets")
         filename = events.metadata.get("filename", "<input>")
         n_events = len(events)
+        is_data = bool(events.metadata.get("is_data", "genWeight" not in events.fields))
+        keep_lumi = self.lumi_mask.select(events, filename) if (is_data and self.lumi_mask is not None) else None
+        if keep_lumi is not None:
+            events = events[keep_lumi]
+        n_lumi = len(events)
+        keep_trigger = trigger_mask(events, cfg.triggers, filename)
+        if keep_trigger is not None:
+            events = events[keep_trigger]
         gen_weight = (  # a NaN or inf weight is a data error naming the file and branch
             ak.to_numpy(_field(events, "genWeight", "genWeight", filename)).astype(np.float64)
-            if "genWeight" in events.fields else np.ones(n_events)
+            if not is_data else np.ones(len(events))
         )
-        cands = self.particles(events)
+        weight = event_weights({**events.metadata, "is_data": is_data}, gen_weight, luminosity=cfg.luminosity)
+        layout = events.metadata.get("layout", "pfnano-stored" if "PFCands" not in events.fields else "pfcands")
+        cands = self.particles(events, CANDIDATES[layout])
         cons = self.jet_constituents(events, cands)
         # jet axes and selection before the (costlier) observables
         px, py, pz = ak.sum(cons.px, axis=2), ak.sum(cons.py, axis=2), ak.sum(cons.pz, axis=2)
@@ -175,19 +208,21 @@ class JetProcessor(processor.ProcessorABC):
             source=filename.rsplit("/", 1)[-1],
             event=event_numbers,
             jet_index=jet_index,
+            weight=np.repeat(weight, ak.to_numpy(per_event)),
             max_constituents=cfg.max_constituents,
             observable_options={
                 "zcut": cfg.softdrop_zcut, "sd_beta": cfg.softdrop_beta, "sd_r0": cfg.r0,
                 "tau_beta": cfg.nsubjettiness_beta, "tau_r0": cfg.r0,
             },
         )
-        jet_weight = np.repeat(gen_weight, ak.to_numpy(per_event))
         hists = make_histograms()
         for name, h in hists.items():
-            h.fill(**{name: ak.to_numpy(jets[name]), "label": ak.to_numpy(jets.label)}, weight=jet_weight)
+            h.fill(**{name: ak.to_numpy(jets[name]), "label": ak.to_numpy(jets.label)}, weight=ak.to_numpy(jets.weight))
         n_selected_events = int(ak.sum(per_event > 0))
         cutflow = {
             "events_read": n_events,
+            "events_lumi_mask": n_lumi,
+            "events_trigger": len(events),
             "events_no_candidates": int(ak.sum(ak.num(cands, axis=1) == 0)),
             "events_selected": n_selected_events,
             "events_rejected": n_events - n_selected_events,

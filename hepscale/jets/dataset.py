@@ -5,8 +5,10 @@ Schema (units GeV, radians):
 - jet fields: ``pt, eta, phi, mass, msoftdrop, tau1, tau2, tau3, tau21, tau32, d2``
   (float64, see :mod:`hepscale.jets.observables`), ``n_constituents`` (int64, all constituents
   of the jet, before any truncation), ``label`` (int64, see :data:`LABELS`), ``source``
-  (input file name), ``event`` (event number in that file, int64) and ``jet_index`` (index
-  of the jet in its event, pT ordered);
+  (input file name), ``event`` (event number in that file, int64), ``jet_index`` (index
+  of the jet in its event, pT ordered) and ``weight`` (float64: the event weight, 1 for
+  collision data and unweighted samples, ``genWeight * xsec * lumi / sumw`` for simulation
+  with a cross-section, see :func:`hepscale.jets.inputs.event_weights`);
 - ``constituents``: a list per jet sorted by descending pT, at most ``max_constituents``
   (default 128), of records ``pt, eta, phi, deta, dphi, energy, pid, charge`` and, where
   every input of the dataset has them, the track impact parameters ``d0, dz`` and their
@@ -15,6 +17,11 @@ Schema (units GeV, radians):
   (neutral candidates and charged ones without track details).
   ``deta = eta - jet eta`` and ``dphi`` is the azimuthal difference to the jet axis wrapped
   into [-pi, pi).
+
+Where weights are used: the processor's histograms (and figures) are filled with them, so that
+pT-binned samples stitch into one spectrum. The tokens, the training data and the SWD are not
+weighted: a generative model learns, and is compared with, the sample of jets as it was drawn
+(train the generation study on one process, or on an unweighted mixture).
 
 Observables are computed from all constituents before truncation. Provenance (inputs,
 cutflow, generator settings, code version) is stored as JSON under the key ``hepscale``
@@ -56,7 +63,7 @@ LABELS: dict[str, int] = {
 }
 LABEL_NAMES: dict[int, str] = {v: k for k, v in LABELS.items()}
 
-JET_FIELDS = OBSERVABLES + ("label", "source", "event", "jet_index")
+JET_FIELDS = OBSERVABLES + ("label", "source", "event", "jet_index", "weight")
 CONSTITUENT_FIELDS = ("pt", "eta", "phi", "deta", "dphi", "energy", "pid", "charge")
 #: constituent fields stored where every input has them (cm): impact parameters and their uncertainties; the
 #: one definition, used by the readers and the processing as well
@@ -92,6 +99,7 @@ def build_jets(
     source: str | Sequence[str] = "",
     event: Any = -1,
     jet_index: Any = 0,
+    weight: Any = 1.0,
     max_constituents: int = 128,
     observable_options: Mapping[str, float] | None = None,
 ) -> ak.Array:
@@ -103,7 +111,7 @@ def build_jets(
         Awkward array (n_jets, var) of records with ``pt, eta, phi`` and ``mass`` or
         ``energy`` (or ``px, py, pz, energy``); optional ``pid, charge`` and
         :data:`OPTIONAL_CONSTITUENT_FIELDS` (``d0, dz, d0err, dzerr``, cm).
-    label, event, jet_index
+    label, event, jet_index, weight
         Scalar or array of shape (n_jets,).
     source
         Input file name, scalar or one per jet.
@@ -155,6 +163,7 @@ def build_jets(
     record["source"] = _source_strings(source, n_jets)
     record["event"] = per_jet(event, np.int64)
     record["jet_index"] = per_jet(jet_index, np.int64)
+    record["weight"] = per_jet(weight, np.float64)
     record["constituents"] = cons
     return ak.zip(record, depth_limit=1)
 

@@ -19,8 +19,8 @@ skips (``skip_bad_files``) the bad ones with a message naming the file or URL, a
 rest into chunks (:func:`make_chunks`).
 
 Event weights: the chunks of a simulated dataset carry ``sumw``, the sum of ``genEventSumw``
-of the ``Runs`` trees of all its files, so that the processor weights each jet by
-``genWeight * xsec * lumi / sumw`` (:func:`event_weights`).
+of the ``Runs`` trees of all its files (of ``genWeight`` for files without one), so that the
+processor weights each jet by ``genWeight * xsec * lumi / sumw`` (:func:`event_weights`).
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ class FileCheck:
     layout: str = "pfcands"
     is_data: bool = False
     sumw: float | None = None
+    sumw_from: str | None = None
     key: str = ""
 
     def record(self) -> dict[str, Any]:
@@ -106,7 +107,9 @@ class FileCheck:
         rec = {"path": self.path, "tree": self.tree, "dataset": self.dataset, "entries": self.entries,
                "schema": self.schema, "layout": self.layout, "is_data": self.is_data}
         if self.sumw is not None:
-            rec["sumw"] = self.sumw
+            rec.update(sumw=self.sumw, sumw_from=self.sumw_from)
+        if self.metadata:
+            rec["metadata"] = dict(self.metadata)
         return rec
 
 
@@ -226,15 +229,21 @@ def _layout_error(keys: set[str], layout: str | None, constituents: str) -> str 
     return None
 
 
-def _sum_of_weights(f: Any, path: str) -> float | None:
-    """Sum of generator weights of the file's ``Runs`` tree (``genEventSumw``, or ``genEventSumw_`` of NanoAOD < v7)."""
-    if "Runs" not in f:
-        return None
-    runs = f["Runs"]
-    for name in ("genEventSumw", "genEventSumw_"):
-        if name in runs.keys():
-            return float(runs[name].array(library="np").sum())
-    return None
+def _sum_of_weights(f: Any, events: Any) -> tuple[float | None, str | None]:
+    """Sum of generator weights of the file and where it comes from.
+
+    The ``Runs`` tree's ``genEventSumw`` (``genEventSumw_`` before NanoAOD v7) counts every
+    generated event, also those a NanoAOD skim dropped; files without it (``hepscale generate``)
+    hold every generated event, so the sum of their ``genWeight`` is the same number.
+    """
+    if "Runs" in f:
+        runs = f["Runs"]
+        for name in ("genEventSumw", "genEventSumw_"):
+            if name in runs.keys():
+                return float(runs[name].array(library="np").sum()), f"Runs/{name}"
+    if "genWeight" in events.keys():
+        return float(events["genWeight"].array(library="np").astype("float64").sum()), "Events/genWeight"
+    return None, None
 
 
 def _file_key(path: str, uuid: str) -> str:
@@ -283,10 +292,10 @@ def check_file(path: str | os.PathLike[str] | InputFile, *, constituents: str = 
             meta = inp.metadata
             flag = meta.get("isData", meta.get("is_data"))
             is_data = bool(flag) if flag is not None else "genWeight" not in keys
-            sumw = None if is_data else _sum_of_weights(f, p)
+            sumw, sumw_from = (None, None) if is_data else _sum_of_weights(f, t)
             return FileCheck(p, entries=int(t.num_entries), optional_fields=optional, layout=layout, is_data=is_data,
                              schema="PFNanoAODSchema" if layout == "pfnano" else "NanoAODSchema",
-                             sumw=sumw, key=_file_key(p, str(f.file.uuid)), **base)
+                             sumw=sumw, sumw_from=sumw_from, key=_file_key(p, str(f.file.uuid)), **base)
     except Exception as err:  # uproot and the network raise many types for corrupt, truncated or unreachable files
         return FileCheck(p, error=_open_error(p, err), **base)
 
