@@ -161,3 +161,31 @@ def test_lumi_mask_and_triggers_select_collision_events(pfnano_file, tmp_path):
         process_file(inp, constituents="pfnano", triggers=["NoSuchPath"])
     with pytest.raises(ConfigError, match="lumi_mask: .*missing.json"):
         JetProcessor(JetProcessorConfig(lumi_mask=str(tmp_path / "missing.json")))
+
+
+def test_cli_fileset_with_max_chunks(pfnano_file, stored_file, tmp_path, dask_client, capsys):
+    from hepscale.jets.dataset import read_jets
+    from hepscale.process import main
+
+    fileset = tmp_path / "fileset.json"
+    fileset.write_text(json.dumps({
+        "QCD_2018": {"files": {str(pfnano_file): "Events"}, "metadata": {"xsec": 0.33}},
+        "QCD_2017": {"files": {str(stored_file): "Events"}, "metadata": {"xsec": 0.33, "campaign": "UL17"}},
+    }))
+    common = ["--scheduler", dask_client.scheduler.address, "--constituents", "pfnano", "--no-progress", "--no-plot"]
+    assert main([str(fileset), "--output", str(tmp_path / "out"), "--chunksize", "3", "--max-chunks", "2",
+                 *common]) == 0
+    prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert [(i["dataset"], i["layout"]) for i in prov["inputs"]] == [("QCD_2018", "pfnano"),
+                                                                     ("QCD_2017", "pfnano-stored")]
+    assert prov["inputs"][1]["metadata"] == {"xsec": 0.33, "campaign": "UL17"}
+    assert prov["cutflow"]["QCD_2018"]["events_read"] == prov["cutflow"]["QCD_2017"]["events_read"] == 6
+    jets = read_jets(tmp_path / "out" / "jets.parquet")
+    np.testing.assert_allclose(ak.to_numpy(jets.weight), 0.33 / 10.0)  # genWeight 1, sumw 10, lumi 1 pb^-1
+    fileset.write_text(json.dumps({"QCD": {"files": {str(pfnano_file): "Events;1x"}}}))
+    assert main([str(fileset), "--output", str(tmp_path / "bad"), *common]) == 2
+    err = capsys.readouterr().err
+    assert str(pfnano_file) in err and "no TTree 'Events;1x'" in err
+    fileset.write_text("{not json")
+    assert main([str(fileset), "--output", str(tmp_path / "bad2"), *common]) == 2
+    assert f"fileset {fileset}: not a readable JSON file" in capsys.readouterr().err
