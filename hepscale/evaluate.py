@@ -75,7 +75,7 @@ def _device(value: str) -> str:
     """``--device`` checked (a ConfigError, exit 2, for no device or CUDA where there is none)."""
     if value.strip().lower() == "cpu":
         return "cpu"  # without importing torch
-    from hepscale.models.sampling import resolve_device
+    from hepscale.devices import resolve_device
 
     return str(resolve_device(value))
 

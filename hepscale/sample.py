@@ -33,12 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         import numpy as np
 
         from hepscale._io import atomic_path
+        from hepscale.devices import resolve_device
         from hepscale.jets.dataset import read_jets
-        from hepscale.models.sampling import (
-            jet_log_likelihood,
-            resolve_device,
-            sample_run,
-        )
+        from hepscale.models.sampling import jet_log_likelihood, sample_run
 
         resolve_device(args.device)  # an unusable --device fails before any file is read
         if args.log_likelihood:

@@ -21,22 +21,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=None,
                         help="jets per forward pass (default 256 on CPU, where larger batches thrash memory, "
                              "1024 on a GPU)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu; e.g. cuda)")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N or auto")
     parser.add_argument("--any-label", action="store_true",
                         help="also score jets of classes the tagger was not trained on")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings only")
     args = parser.parse_args(argv)
     configure_logging(not args.quiet)
-    if args.batch is None:
-        args.batch = 256 if str(args.device).startswith("cpu") else 1024
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         parser.error("--batch must be at least 1")
 
     def body() -> int:
+        from hepscale.devices import resolve_device
         from hepscale.tagging.score import score_jets
 
-        out = score_jets(args.run_dir, args.jets, args.output, batch=args.batch, device=args.device,
+        device = resolve_device(args.device)  # an unusable --device fails (exit 2) before any file is read
+        batch = args.batch if args.batch is not None else (256 if device.type == "cpu" else 1024)
+        out = score_jets(args.run_dir, args.jets, args.output, batch=batch, device=str(device),
                          progress=not args.no_progress, any_label=args.any_label)
         print(f"scores of {args.jets} -> {out}")
         return 0

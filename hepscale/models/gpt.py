@@ -244,6 +244,30 @@ class GPT(nn.Module):
             params += list(self.lm_head.parameters())
         return params
 
+    def hidden(self, idx: torch.Tensor, *, cache: KVCache | None = None, last_only: bool = False) -> torch.Tensor:
+        """The final hidden states (after ``ln_f``), the input of the output head: (B, T, d_model).
+
+        ``cache`` as in :meth:`forward` (``cache.pos`` advances by T); ``last_only``: the last
+        position only, (B, 1, d_model).
+        """
+        T = idx.size(1)
+        start = cache.pos if cache is not None else 0
+        if start + T > self.cfg.block_size:
+            raise ValueError(f"sequence of {start + T} positions exceeds block_size {self.cfg.block_size}")
+        x = self.wte(idx)
+        rope = None
+        positions = torch.arange(start, start + T, device=idx.device)
+        if self.wpe is not None:
+            x = x + self.wpe(positions)
+        else:
+            rope = _rope_tables(self.cfg.d_model // self.cfg.n_head, positions, self.cfg.rope_base)
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, rope=rope, cache=cache, layer=i)
+        if cache is not None:
+            cache.pos += T
+        return self.ln_f(x[:, -1:] if last_only else x)
+
     def forward(
         self,
         idx: torch.Tensor,
@@ -274,30 +298,13 @@ class GPT(nn.Module):
         logits, loss
             Logits of shape (B, T, vocab_size); loss (float32) or None.
         """
-        B, T = idx.shape
-        start = cache.pos if cache is not None else 0
-        if start + T > self.cfg.block_size:
-            raise ValueError(f"sequence of {start + T} positions exceeds block_size {self.cfg.block_size}")
-        x = self.wte(idx)
-        rope = None
-        positions = torch.arange(start, start + T, device=idx.device)
-        if self.wpe is not None:
-            x = x + self.wpe(positions)
-        else:
-            rope = _rope_tables(self.cfg.d_model // self.cfg.n_head, positions, self.cfg.rope_base)
-        x = self.drop(x)
-        for i, block in enumerate(self.blocks):
-            x = block(x, rope=rope, cache=cache, layer=i)
-        if cache is not None:
-            cache.pos += T
-        if targets is None and last_only:
-            x = x[:, -1:]
-        logits = self.lm_head(self.ln_f(x))  # bf16 under autocast; cross_entropy runs in float32 there
+        h = self.hidden(idx, cache=cache, last_only=targets is None and last_only)
+        logits = self.lm_head(h)  # bf16 under autocast; cross_entropy runs in float32 there
         if targets is None:
             return logits, None
         loss = F.cross_entropy(
             logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=self.cfg.pad_token, reduction=reduction
         )
         if reduction == "none":
-            loss = loss.view(B, T)
+            loss = loss.view(idx.shape)
         return logits, loss

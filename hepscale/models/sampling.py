@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from hepscale.errors import ConfigError
-from hepscale.models.gpt import GPT, GPTConfig, KVCache, _rope_tables
+from hepscale.devices import resolve_device
+from hepscale.models.gpt import GPT, GPTConfig, KVCache
 from hepscale.tokens.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
@@ -130,31 +130,6 @@ _BLOCK = 256
 #: values per chunk of the float64 block sums on CPU (a 4 MiB float64 copy)
 _CHUNK = 1 << 19
 _LOG2E = 1.4426950408889634
-
-
-def _last_hidden(model: GPT, idx: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
-    """Final hidden state (after ``ln_f``) at the last position of ``idx`` (B, T): (B, d_model).
-
-    :meth:`GPT.forward` of a model in eval mode without the output head, which the sampler
-    evaluates itself (:func:`_output_head`); with ``cache``, ``idx`` holds the positions
-    ``cache.pos ... cache.pos + T - 1``.
-    """
-    T = idx.size(1)
-    begin = cache.pos if cache is not None else 0
-    if begin + T > model.cfg.block_size:
-        raise ValueError(f"sequence of {begin + T} positions exceeds block_size {model.cfg.block_size}")
-    x = model.wte(idx)
-    positions = torch.arange(begin, begin + T, device=idx.device)
-    rope = None
-    if model.wpe is not None:
-        x = x + model.wpe(positions)
-    else:
-        rope = _rope_tables(model.cfg.d_model // model.cfg.n_head, positions, model.cfg.rope_base)
-    for i, block in enumerate(model.blocks):
-        x = block(x, rope=rope, cache=cache, layer=i)
-    if cache is not None:
-        cache.pos += T
-    return model.ln_f(x[:, -1])
 
 
 def _output_head(model: GPT, h: torch.Tensor, buffer: torch.Tensor | None) -> torch.Tensor:
@@ -243,31 +218,6 @@ def _sample_next(
     return (blk * _BLOCK + pos).squeeze(1)
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """The torch device of a ``--device`` value: ``cpu``, ``cuda[:i]`` or ``auto`` (CUDA when available).
-
-    Raises
-    ------
-    ConfigError
-        For a value that is no torch device, or CUDA requested where it is not available.
-    """
-    if isinstance(device, str) and device.strip().lower() == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ConfigError(f"device {str(device)!r} is no torch device (cpu, cuda, cuda:N or auto): {err}") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {str(device)!r}: CUDA was requested but is not available "
-                              "(torch.cuda.is_available() is False); use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {str(device)!r}: there are {torch.cuda.device_count()} CUDA devices")
-    elif dev.type != "cpu":
-        raise ConfigError(f"device {str(device)!r}: sampling runs on cpu or cuda")
-    return dev
-
-
 @torch.inference_mode()
 def generate(
     model: GPT,
@@ -351,7 +301,7 @@ def generate(
             if cache is not None:
                 cache.reset(b)
             with autocast:
-                logits = _output_head(model, _last_hidden(model, seq[:b, :1], cache), head_buffer)
+                logits = _output_head(model, model.hidden(seq[:b, :1], cache=cache, last_only=True)[:, 0], head_buffer)
             length = 1
             for t in range(1, T + 1):
                 # one uniform number per sequence of the batch at every step, whether it is live or not
@@ -378,9 +328,9 @@ def generate(
                     continue
                 with autocast:
                     if cache is not None:
-                        h = _last_hidden(model, nxt[:, None], cache)
+                        h = model.hidden(nxt[:, None], cache=cache, last_only=True)[:, 0]
                     else:
-                        h = _last_hidden(model, seq[:b, : t + 1] if rows.numel() == b else seq[rows, : t + 1], None)
+                        h = model.hidden(seq[:b, : t + 1] if rows.numel() == b else seq[rows, : t + 1], last_only=True)[:, 0]
                     logits = _output_head(model, h, head_buffer)
             host = seq[:b, :length].cpu().numpy().copy()  # seq is reused by the next batch
             for row in host:

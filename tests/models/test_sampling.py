@@ -12,6 +12,7 @@ from _synthetic import random_jets, tiny_generation_run, token_dataset
 
 from hepscale import evaluate
 from hepscale.config import load_config
+from hepscale.devices import resolve_device
 from hepscale.errors import EXIT_CHECKPOINT, ConfigError
 from hepscale.jets.dataset import build_jets, read_jets, read_metadata
 from hepscale.models import sampling
@@ -21,7 +22,6 @@ from hepscale.models.sampling import (
     jet_log_likelihood,
     load_run,
     log_likelihood,
-    resolve_device,
 )
 from hepscale.sample import main
 from hepscale.tokens.tokenizer import Tokenizer, TokenizerConfig
@@ -74,16 +74,17 @@ def test_finished_sequences_leave_the_batch(
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
             caches.append(self)
 
-    hidden = sampling._last_hidden
+    hidden = GPT.hidden
 
-    def recording(model: GPT, idx: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
-        h = hidden(model, idx, cache)
+    def recording(model: GPT, idx: torch.Tensor, *, cache: KVCache | None = None, last_only: bool = False
+                  ) -> torch.Tensor:
+        h = hidden(model, idx, cache=cache, last_only=last_only)
         steps.append((idx.size(0), None if cache is None else cache.batch,
                       None if cache is None else cache.k.data_ptr(), None if cache is None else cache.v.data_ptr()))
         return h
 
     monkeypatch.setattr(sampling, "KVCache", CountedCache)
-    monkeypatch.setattr(sampling, "_last_hidden", recording)
+    monkeypatch.setattr(GPT, "hidden", recording)
     seqs = generate(model, 36, start=tok.start, stop=tok.stop, pad=tok.pad, batch=16, seed=3, progress=False,
                     use_cache=use_cache)
     T = model.cfg.block_size
@@ -139,12 +140,12 @@ def test_sampler_logits_equal_the_model_forward(pos_emb: str) -> None:
     buffer = torch.empty(300 * 3)
     with torch.no_grad():
         ref, _ = model(x[:, :7], last_only=True)
-        got = sampling._output_head(model, sampling._last_hidden(model, x[:, :7], None), buffer)
+        got = sampling._output_head(model, model.hidden(x[:, :7], last_only=True)[:, 0], buffer)
         torch.testing.assert_close(got.t(), ref[:, -1], rtol=1e-5, atol=1e-5)
         assert got.data_ptr() == buffer.data_ptr()
         cache = KVCache(cfg, 3)
         for t in range(7):
-            h = sampling._last_hidden(model, x[:, t : t + 1], cache)
+            h = model.hidden(x[:, t : t + 1], cache=cache, last_only=True)[:, 0]
         torch.testing.assert_close(sampling._output_head(model, h, None).t(), ref[:, -1], rtol=1e-5, atol=1e-5)
         assert cache.pos == 7
 

@@ -147,6 +147,9 @@ def test_scores_and_roc_agree_with_the_result(tagging_dir: Path, tmp_path: Path,
     assert main(["score", str(run), str(wjets), "--output", str(tmp_path / "w_s.parquet")]) == EXIT_BAD_INPUT
     assert "Wqq" in capsys.readouterr().err
     assert main(["score", str(run), str(wjets), "--output", str(tmp_path / "w_s.parquet"), "--any-label"]) == 0
+    # an unusable --device: exit 2 naming it, before any file is read or written
+    assert main(["score", str(run), str(wjets), "--output", str(tmp_path / "d.parquet"), "--device", "gpu0"]) == 2
+    assert "device 'gpu0' is no torch device" in capsys.readouterr().err and not (tmp_path / "d.parquet").exists()
 
 
 def test_feature_set_without_its_inputs_is_refused(tagging_dir: Path, tmp_path: Path,
