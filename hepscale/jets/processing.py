@@ -5,10 +5,12 @@
 The inputs (files, ``root://`` and ``https://`` URLs, coffea filesets) are checked first and cut
 into chunks of entries (:mod:`hepscale.jets.inputs`), and every chunk runs
 the jet processor (the command layer passes :class:`processors.jets.JetProcessor`) on a dask worker (a ``LocalCluster`` by default, or an
-existing scheduler with ``--scheduler``). Finished chunks are kept under
-``OUTPUT/.parts/`` (parquet and JSON, see :mod:`hepscale.jets._parts`) so that an interrupted
-run resumes where it stopped: a chunk is reused only for the same input file, entry range,
-processor settings and code version. At the end they are merged into:
+existing scheduler with ``--scheduler``). A worker writes nothing: each chunk's jets (Arrow IPC
+bytes) and accumulator come back through dask, so that workers need no filesystem shared with
+the client (HTCondor). The client keeps them under ``OUTPUT/.parts/`` (Arrow and JSON, see
+:mod:`hepscale.jets._parts`) so that an interrupted run resumes where it stopped: a chunk is
+reused only for the same input file, entry range, processor settings and code version. They
+are merged, in input order while the workers run, into:
 
 - ``jets.parquet``: the jet dataset (:mod:`hepscale.jets.dataset`), provenance in its metadata;
   a chunk without selected jets adds no rows but is counted in the cutflow;
@@ -42,12 +44,12 @@ from typing import Any
 from hepscale.jets._parts import (
     StreamingMerge,
     check_part,
-    part_files,
+    encode_jets,
     part_key,
-    read_accumulator,
+    remove_part,
     remove_stale_parts,
     settings_key,
-    write_accumulator,
+    store_part,
 )
 from hepscale.jets.inputs import (  # noqa: F401  (re-exported: the processing API)
     PFCANDS_OPTIONAL_FIELDS,
@@ -65,37 +67,38 @@ from hepscale.jets.inputs import (  # noqa: F401  (re-exported: the processing A
 logger = logging.getLogger(__name__)
 
 __all__ = ["Chunk", "FileCheck", "InputFile", "ProcessingError", "check_file", "make_chunks", "open_events",
-           "run_chunk", "process_files"]
+           "run_chunk", "process_files", "store_result"]
 
-def run_chunk(chunk: Chunk, processor: Any, parts_dir: str, *, settings: str | None = None) -> dict[str, Any]:
-    """Process one chunk on a worker; write its jets and accumulator under ``parts_dir``.
+
+def run_chunk(chunk: Chunk, processor: Any, *, settings: str | None = None) -> dict[str, Any]:
+    """Process one chunk on a worker and return its result; nothing is written.
 
     ``settings``: the hash of the processor class, settings and code version
-    (:func:`hepscale.jets._parts.settings_key`; computed here when None). A finished part of
-    the same chunk and settings is reused. Returns a small status dict; exceptions are caught
-    and returned with the file name so that the caller decides whether to stop or skip the file.
+    (:func:`hepscale.jets._parts.settings_key`; computed here when None). Returns
+    ``{"key", "status": "done", "path", "n_jets", "table", "acc", "seconds"}`` with the jets as Arrow
+    IPC bytes (``table``) and the accumulator (``acc``: ``cutflow`` and ``hists``). Exceptions are
+    caught and returned as ``status: "error"`` with the file name, so that the caller decides
+    whether to stop or skip the file.
     """
-    from hepscale.jets.dataset import write_jets
-
     key = part_key(chunk, settings if settings is not None else settings_key(processor))
-    part, acc_path = part_files(Path(parts_dir), key)
-    reusable, damaged = check_part(Path(parts_dir), key)
-    if reusable:
-        return {"key": key, "status": "cached", "path": chunk.path}
     start = time.perf_counter()
     try:
         with quiet_schema():
             events = open_events(chunk)
             out = processor.process(events)[chunk.dataset]
         jets = out.pop("jets")
-        meta = {"chunk": asdict(chunk), "part_key": key}
-        write_jets(part, jets, metadata=meta, compression="none")  # merged with zstd at the end
-        write_accumulator(acc_path, key=key, n_jets=len(jets), acc=out)  # last: marks the part finished
+        table = encode_jets(jets, {"chunk": asdict(chunk), "part_key": key})
+        acc = {"cutflow": {k: int(v) for k, v in out["cutflow"].items()}, "hists": out["hists"]}
     except Exception as err:  # reported to the caller with the file name
         return {"key": key, "status": "error", "path": chunk.path,
                 "error": f"{chunk.path} (entries {chunk.start}-{chunk.stop}): {type(err).__name__}: {err}"}
-    return {"key": key, "status": "done", "path": chunk.path, "jets": len(jets),
-            "seconds": time.perf_counter() - start, "damaged": damaged}
+    return {"key": key, "status": "done", "path": chunk.path, "n_jets": len(jets), "table": table, "acc": acc,
+            "seconds": time.perf_counter() - start}
+
+
+def store_result(parts_dir: str | os.PathLike[str], result: dict[str, Any]) -> None:
+    """Keep a finished :func:`run_chunk` result under ``parts_dir`` (on the client), for the merge and for resume."""
+    store_part(Path(parts_dir), result["key"], table=result["table"], n_jets=result["n_jets"], acc=result["acc"])
 
 
 def _make_output_dir(out_dir: Path) -> Path:
@@ -173,20 +176,29 @@ def process_files(
     settings = settings_key(processor)
     keys = {c.key: part_key(c, settings) for c in chunks}
     remove_stale_parts(parts_dir, list(keys.values()))  # parts of other settings are never merged
+    cached, todo = [], []
+    for c in chunks:
+        reusable, damaged = check_part(parts_dir, keys[c.key])
+        if damaged:
+            logger.warning("redoing chunk %s: its cached part was damaged (%s)", keys[c.key], damaged)
+            remove_part(parts_dir, keys[c.key])
+        (cached if reusable else todo).append(c)
     total = sum(c.stop - c.start for c in chunks)
-    results: dict[str, dict[str, Any]] = {}
+    seconds = 0.0
     ctx = contextlib.nullcontext(client) if client is not None else dask_client(workers=workers, scheduler=scheduler)
     with ctx as cl, atomic_path(out_dir / "jets.parquet", suffix=".parquet") as jets_tmp:
-        merge = StreamingMerge(chunks, parts_dir, jets_tmp, fields, keys)
+        merge = StreamingMerge(chunks, parts_dir, jets_tmp, fields, keys, whole_files=skip_bad_files)
         run_id = uuid.uuid4().hex[:8]  # keys unique per run: a cancelled earlier run must not shadow this one
-        futures = {cl.submit(run_chunk, c, processor, str(parts_dir), settings=settings,
-                             key=f"hepscale-chunk-{c.key}-{run_id}", pure=False): c for c in chunks}
+        futures = {cl.submit(run_chunk, c, processor, settings=settings, key=f"hepscale-chunk-{c.key}-{run_id}",
+                             pure=False): c for c in todo}
         bar = tqdm(total=total, unit="ev", desc="process", disable=not progress)
         try:
+            for c in cached:  # merged while the workers start on the others
+                bar.update(c.stop - c.start)
+                merge.chunk_done(c)
             for fut in as_completed(list(futures)):
-                chunk = futures[fut]
+                chunk = futures.pop(fut)  # dropping the future frees the result on the worker
                 res = fut.result()
-                results[chunk.key] = res
                 bar.update(chunk.stop - chunk.start)
                 if res["status"] == "error":
                     if not skip_bad_files:
@@ -197,19 +209,19 @@ def process_files(
                     logger.warning("skipping %s", res["error"])
                     merge.file_bad(chunk.path)
                 else:
-                    if res.get("damaged"):
-                        logger.warning("redid chunk %s: its cached part was damaged (%s)", res["key"], res["damaged"])
-                    merge.chunk_done(chunk)
+                    seconds += res["seconds"]
+                    store_result(parts_dir, res)
+                    merge.chunk_done(chunk, res["acc"])
+                del fut, res
         finally:
             bar.close()
-        good = [c for c in chunks if c.path not in skipped]
         chunk_info = {
             "total": len(chunks),
-            "cached": sum(1 for r in results.values() if r["status"] == "cached"),
+            "cached": len(cached),
             "chunksize": chunksize,
-            "task_seconds": round(sum(r.get("seconds", 0.0) for r in results.values()), 3),
+            "task_seconds": round(seconds, 3),
         }
-        provenance, hists = _summarize(good, parts_dir, keys, checks, skipped, chunk_info)
+        provenance, hists = _summarize(merge.totals, checks, skipped, chunk_info)
         if fields is not None:
             provenance["constituent_fields"] = fields
         provenance["config"] = to_dict(config)
@@ -220,21 +232,14 @@ def process_files(
     return provenance
 
 
-def _summarize(chunks: Sequence[Chunk], parts_dir: Path, keys: dict[str, str], checks: Sequence[FileCheck],
-               skipped: dict[str, str], chunk_info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Accumulate the chunks' cutflows and histograms (JSON parts) into the provenance record.
+def _summarize(totals: dict[str, dict[str, Any]], checks: Sequence[FileCheck], skipped: dict[str, str],
+               chunk_info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The provenance record of the merged accumulators (``{dataset: {"cutflow", "hists"}}``).
 
     ``inputs`` lists the files that were processed to the end (a file skipped mid-way is only
     under ``skipped_files``), so that ``entries`` equals the cutflow's ``events_read``.
     """
-    from coffea.processor import accumulate
-
-    per_dataset: dict[str, list[dict[str, Any]]] = {}
-    for c in chunks:
-        acc = read_accumulator(part_files(parts_dir, keys[c.key])[1], key=keys[c.key])
-        per_dataset.setdefault(c.dataset, []).append({"cutflow": acc["cutflow"], "hists": acc["hists"]})
-    merged = {ds: accumulate(accs) for ds, accs in per_dataset.items()}
-    cutflow = {ds: dict(acc["cutflow"]) for ds, acc in merged.items()}
+    cutflow = {ds: dict(acc["cutflow"]) for ds, acc in totals.items()}
     total_cutflow: dict[str, int] = {}
     for flow in cutflow.values():
         for k, v in flow.items():
@@ -248,7 +253,7 @@ def _summarize(chunks: Sequence[Chunk], parts_dir: Path, keys: dict[str, str], c
         "n_jets": total_cutflow.get("jets_selected", 0),
         "chunks": chunk_info,
     }
-    return provenance, {ds: acc["hists"] for ds, acc in merged.items()}
+    return provenance, {ds: acc["hists"] for ds, acc in totals.items()}
 
 
 def _write_outputs(out_dir: Path, provenance: dict[str, Any], hists: dict[str, Any], *, plot: bool) -> None:

@@ -6,6 +6,7 @@ import shutil
 
 import awkward as ak
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from hepscale.events.pythia import write_nanoaod
@@ -23,6 +24,7 @@ from hepscale.jets.processing import (
     make_chunks,
     process_files,
     run_chunk,
+    store_result,
 )
 from hepscale.process import main
 from processors import JetProcessor, JetProcessorConfig
@@ -122,7 +124,9 @@ def test_interrupted_run_resumes_from_finished_chunks(generated_samples, tmp_pat
     chunks = make_chunks([check_file(p) for p in inputs], chunksize=150)
     parts = tmp_path / "resumed" / ".parts"
     parts.mkdir(parents=True)
-    assert run_chunk(chunks[0], JetProcessor(config), str(parts))["status"] == "done"
+    res = run_chunk(chunks[0], JetProcessor(config))
+    assert res["status"] == "done"
+    store_result(parts, res)  # what the client keeps of a finished chunk
     resumed = process_files(inputs, tmp_path / "resumed", processor=JetProcessor(), client=dask_client, chunksize=150, progress=False,
                             plot=False)
     assert {k: resumed["chunks"][k] for k in ("total", "cached", "chunksize")} == {"total": 3, "cached": 1, "chunksize": 150}
@@ -195,8 +199,10 @@ def test_resume_never_reuses_a_chunk_of_other_settings(generated_samples, tmp_pa
     chunks = make_chunks([check_file(p) for p in inputs], chunksize=150)
     parts = tmp_path / "out" / ".parts"
     parts.mkdir(parents=True)
-    assert run_chunk(chunks[0], JetProcessor(), str(parts))["status"] == "done"
-    old = read_jets(parts)
+    res = run_chunk(chunks[0], JetProcessor())
+    assert res["status"] == "done"
+    store_result(parts, res)
+    old = ak.from_arrow(pa.ipc.open_file(res["table"]).read_all())
     assert ak.any(old.pt < 600) and ak.any(old.pt > 600)  # the stale part holds jets the new cut rejects
     high = JetProcessorConfig(jet_pt_min=600.0)
     prov = process_files(inputs, tmp_path / "out", processor=JetProcessor(high), client=dask_client, chunksize=150,
@@ -295,7 +301,9 @@ def test_parts_are_never_unpickled(good_file, tmp_path, dask_client, caplog):
     parts.mkdir(parents=True)
     chunks = make_chunks([check_file(good_file)], chunksize=3)
     for c in chunks:  # finished chunks, then a pickle planted as each chunk's accumulator
-        assert run_chunk(c, JetProcessor(), str(parts))["status"] == "done"
+        res = run_chunk(c, JetProcessor())
+        assert res["status"] == "done"
+        store_result(parts, res)
         (parts / f"{c.key}.pkl").write_bytes(payload)
     for acc in sorted(parts.glob("*.json"))[:1]:  # and in place of a JSON accumulator
         acc.write_bytes(payload)
@@ -309,3 +317,50 @@ def test_parts_are_never_unpickled(good_file, tmp_path, dask_client, caplog):
     a = read_jets(tmp_path / "fresh" / "jets.parquet")
     b = read_jets(out / "jets.parquet")
     assert ak.to_list(a[["pt", "mass", "event"]]) == ak.to_list(b[["pt", "mass", "event"]])
+
+
+def test_damaged_or_misplaced_jet_tables_are_redone(good_file, tmp_path, dask_client, caplog):
+    fresh = process_files([good_file], tmp_path / "fresh", processor=JetProcessor(), client=dask_client, chunksize=2,
+                          progress=False, plot=False)
+    out = tmp_path / "out"
+    parts = out / ".parts"
+    parts.mkdir(parents=True)
+    results = [run_chunk(c, JetProcessor()) for c in make_chunks([check_file(good_file)], chunksize=2)]
+    for res in results:
+        store_result(parts, res)
+    tables = [parts / f"{res['key']}.arrow" for res in results]
+    tables[0].write_bytes(tables[0].read_bytes()[:1000])  # cut short
+    shutil.copy(tables[2], tables[1])  # another chunk's table in its place
+    prov = process_files([good_file], out, processor=JetProcessor(), client=dask_client, chunksize=2, progress=False,
+                         plot=False)
+    assert prov["chunks"]["cached"] == 1 and prov["cutflow"] == fresh["cutflow"]
+    assert "not a readable Arrow file" in caplog.text and f"made for key '{results[2]['key']}'" in caplog.text
+    a, b = read_jets(tmp_path / "fresh" / "jets.parquet"), read_jets(out / "jets.parquet")
+    assert ak.array_equal(a, b)
+
+
+class _Masked:
+    """A processor whose output depends on more than its config, e.g. on a luminosity mask's content."""
+
+    def __init__(self, mask_hash):
+        self.config = JetProcessorConfig()
+        self.mask_hash = mask_hash
+
+    def settings_extra(self):
+        return {"lumi_mask_sha1": self.mask_hash}
+
+
+def test_settings_key_includes_the_processors_settings_extra():
+    from hepscale.jets._parts import settings_key
+
+    assert settings_key(_Masked("aa")) == settings_key(_Masked("aa"))
+    assert settings_key(_Masked("aa")) != settings_key(_Masked("ab"))
+
+    class _Plain:  # no settings_extra: the config alone
+        config = JetProcessorConfig()
+
+    assert settings_key(_Plain()) not in {settings_key(_Masked("aa")), settings_key(_Masked("ab"))}
+    bad = _Masked("aa")
+    bad.settings_extra = lambda: ["not", "a", "mapping"]
+    with pytest.raises(TypeError, match="settings_extra"):
+        settings_key(bad)
