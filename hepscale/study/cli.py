@@ -74,8 +74,10 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
     elif command == "condor":
-        p.add_argument("--site", default=None, help="site profile: configs/sites/NAME.yaml or NAME (default: generic)")
-        p.add_argument("--submit", action="store_true", help="submit the DAG to the local schedd (default: dry run)")
+        p.add_argument("--site", default=None, help="site profile: configs/sites/NAME.yaml or NAME (default: generic; "
+                       "shipped: generic, generic-gpu, cms-connect, cms-t2, lpc, lxbatch)")
+        p.add_argument("--submit", action="store_true",
+                       help="submit the DAG to the local schedd, from the study folder (default: dry run)")
         p.add_argument("--test", action="store_true", help="only two training runs")
         p.add_argument("--no-prepare", action="store_true",
                        help="no data preparation job (the data was prepared here with 'hepscale study prepare')")
@@ -160,9 +162,9 @@ def _condor(args: argparse.Namespace) -> int:
     info = write_condor(study, root, site=args.site, test=args.test, prepare_node=not args.no_prepare)
     print(f"wrote {info['dag']} ({', '.join(f'{n} {k}' for k, n in info['jobs'].items())} jobs)")
     print(f"queue-from submit files: {', '.join(info['submit'].values())}")
-    if args.submit:
-        cluster = submit_dag(info["dag"])  # CondorError (no schedd here): exit status 2 with its message
-        print(f"submitted DAG as cluster {cluster}")
+    if args.submit:  # from the study folder, whatever the working directory; CondorError (no schedd): exit 2
+        cluster = submit_dag(info["dag"], batch_name=info["batch_name"])
+        print(f"submitted DAG as cluster {cluster} (batch {info['batch_name']})")
     else:
         again = shlex.join([*PROG.split(), "condor", str(args.study), *args.overrides,
                             *(["--output", str(args.output)] if args.output is not None else []),
@@ -170,7 +172,8 @@ def _condor(args: argparse.Namespace) -> int:
                             *(["--no-prepare"] if args.no_prepare else []), "--submit"])
         print("dry run; to submit, run one of (shell-quoted):")
         print(f"  {again}")
-        print(f"  {shlex.join(['cd', str(root)])} && {shlex.join(['condor_submit_dag', DAG_FILE])}")
+        print(f"  {shlex.join(['cd', str(root)])} && "
+              f"{shlex.join(['condor_submit_dag', '-batch-name', info['batch_name'], DAG_FILE])}")
     return EXIT_OK
 
 

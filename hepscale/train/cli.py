@@ -12,6 +12,12 @@ trainer write a checkpoint at the next step boundary and exit with 85
 rerun the same command with ``--resume``; ``--resume`` on a
 folder without a checkpoint starts the run, so one command serves both.
 
+Self-checkpointing (HTCondor): ``--checkpoint-exit-minutes M`` (default: the environment variable
+``HEPSCALE_CHECKPOINT_EXIT_MINUTES``, which the HTCondor DAG's training jobs set from the site
+profile) checkpoints and exits with 85 at the first step boundary after M minutes; HTCondor
+spools the checkpoint and restarts the job, which resumes. The interval is not part of the run's
+config (nor of its id): the same run may checkpoint at other times elsewhere.
+
 Multi-GPU: ``torchrun --nproc-per-node G -m hepscale.train CONFIG --output RUNDIR`` (DDP, NCCL on
 CUDA, gloo on CPU).
 
@@ -23,11 +29,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 
 from hepscale.cli import configure_logging, run_tool
 
-__all__ = ["main"]
+__all__ = ["CHECKPOINT_EXIT_ENV", "main"]
+
+#: environment variable giving the default of ``--checkpoint-exit-minutes``
+CHECKPOINT_EXIT_ENV = "HEPSCALE_CHECKPOINT_EXIT_MINUTES"
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes > 0, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. optim.lr=3e-4 budget.steps=1000")
     parser.add_argument("--output", required=True, help="run folder")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint if present")
+    parser.add_argument("--checkpoint-exit-minutes", type=_minutes, default=None, metavar="M",
+                        help=f"checkpoint and exit with 85 after M minutes (HTCondor self-checkpointing; default: "
+                        f"${CHECKPOINT_EXIT_ENV} when set, else never)")
     args = parser.parse_intermixed_args(argv)
+    if args.checkpoint_exit_minutes is None and os.environ.get(CHECKPOINT_EXIT_ENV, "").strip():
+        try:
+            args.checkpoint_exit_minutes = _minutes(os.environ[CHECKPOINT_EXIT_ENV])
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"{CHECKPOINT_EXIT_ENV}: {err}")
     configure_logging(level=logging.INFO)  # training logs its evaluations and checkpoints
 
     def body() -> int:
@@ -49,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hepscale.train.loop import train
 
         cfg = load_run_config(args.config, args.overrides)
-        return train(cfg, args.output, resume=args.resume, progress=None)
+        exit_s = None if args.checkpoint_exit_minutes is None else 60.0 * args.checkpoint_exit_minutes
+        return train(cfg, args.output, resume=args.resume, progress=None, checkpoint_exit_s=exit_s)
 
     return run_tool("hepscale train", body)
 

@@ -19,7 +19,10 @@ Budgets and compute follow :mod:`hepscale.train.budget`. ``data.batch_size`` B i
 number of items per optimizer step, split over the processes and ``data.grad_accum`` micro-steps.
 
 Interruption: SIGTERM, SIGUSR1 or SIGINT (or ``stop_after_steps``) makes the trainer checkpoint
-at the next step boundary and return :data:`~hepscale.errors.EXIT_CHECKPOINT` (85); ``resume=True``
+at the next step boundary and return :data:`~hepscale.errors.EXIT_CHECKPOINT` (85); so does
+``checkpoint_exit_s`` (HTCondor's self-checkpointing: checkpoint and exit once that many seconds
+have passed since ``train`` was called, so that HTCondor spools the checkpoint and restarts the
+job, which resumes from it); ``resume=True``
 continues from the checkpoint, and on CPU the resumed run ends with bitwise the same weights and
 metrics as an uninterrupted one. A non-finite loss or weight raises :class:`TrainingDiverged`
 (exit code 3) and keeps the last good checkpoint. The main process holds the run folder's lock
@@ -132,6 +135,7 @@ def train(
     task: Task | None = None,
     resume: bool = False,
     progress: bool | None = None,
+    checkpoint_exit_s: float | None = None,
 ) -> int:
     """Train (or resume) one run into ``run_dir``.
 
@@ -147,6 +151,9 @@ def train(
         Continue from the run's checkpoint when it exists (start otherwise).
     progress
         Show a tqdm bar (None: only on a terminal).
+    checkpoint_exit_s
+        Checkpoint and return :data:`~hepscale.errors.EXIT_CHECKPOINT` at the first step boundary
+        after this many seconds (None: never; the last step always finishes the run instead).
 
     Returns
     -------
@@ -161,6 +168,9 @@ def train(
     """
     from tqdm import tqdm
 
+    t_called = time.monotonic()
+    if checkpoint_exit_s is not None and not checkpoint_exit_s > 0:
+        raise ConfigError(f"the checkpoint exit interval must be > 0 seconds, got {checkpoint_exit_s}")
     if task is None:
         task = task_for(cfg)
     folder = RunFolder(run_dir)
@@ -193,13 +203,14 @@ def train(
                     bar.set_postfix(train=f"{state.last_train:.4f}", val=f"{state.last_val:.4f}")
                 requested = stop.requested or (
                     cfg.stop_after_steps is not None and state.step >= cfg.stop_after_steps and not done
-                )
+                ) or (checkpoint_exit_s is not None and not done and time.monotonic() - t_called >= checkpoint_exit_s)
                 if rt.dist.enabled:
                     requested = rt.dist.reduce_sum(float(requested), device=rt.device)[0] > 0
                 if done or requested or state.step % cfg.checkpoint.every == 0:
                     save_checkpoint(run, state)
                 if requested and not done:
-                    logger.warning("checkpointed at step %d on request; exiting with code %d", state.step, EXIT_CHECKPOINT)
+                    logger.warning("checkpointed at step %d on request or after the checkpoint exit interval; "
+                                   "exiting with code %d", state.step, EXIT_CHECKPOINT)
                     status = EXIT_CHECKPOINT
                     break
 

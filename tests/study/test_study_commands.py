@@ -48,7 +48,8 @@ def test_condor_dag_runs_the_local_commands(tmp_path: Path, jets_file: Path,
         by_kind.setdefault(kind, []).append((job_id, args))
     assert set(by_kind) == {"prepare", "train", "sample", "evaluate", "collect", "fit"}
     for kind, items in by_kind.items():
-        expected = [(j, condor_arguments(a).replace('"', '\\"')) for j, a in commands[kind]]
+        device = ["--device", "cuda"] if kind == "sample" else []  # the profile's GPUs sample
+        expected = [(j, condor_arguments([*a, *device]).replace('"', '\\"')) for j, a in commands[kind]]
         assert items == expected, kind
     assert "PARENT prepare:0 CHILD train:0 train:1" in dag and "PARENT train:1 CHILD sample:1" in dag
     assert "RETRY train:0 3" in dag
@@ -58,10 +59,11 @@ def test_condor_dag_runs_the_local_commands(tmp_path: Path, jets_file: Path,
                  "container_image = docker://example/hepscale:1", "accounting_group = group_physics.user",
                  f"transfer_input_files = train.yaml, {data_paths(study)['tokens']}"):
         assert line in train_sub
-    assert "universe = local" in (out_dir / "collect.sub").read_text()  # on the access point, no transfers
+    collect_sub = (out_dir / "collect.sub").read_text()  # a job like the others, its small inputs transferred
+    assert "universe = container" in collect_sub and "transfer_input_files = plan.json, runs/" in collect_sub
     evaluate_sub = (out_dir / "evaluate.sub").read_text()
     assert "transfer_output_files = runs/$(job_id)/result.json\n" in evaluate_sub
-    assert "universe = vanilla" in evaluate_sub and "checkpoint_exit_code" not in evaluate_sub
+    assert "universe = container" in evaluate_sub and "checkpoint_exit_code" not in evaluate_sub
     queue = (out_dir / "train.queue.sub").read_text()
     assert "queue job_id, args from train.queue.items" in queue
     rows = validate_submit(queue, items=(out_dir / "train.queue.items").read_text())
@@ -107,7 +109,8 @@ def test_condor_strings_reach_the_jobs_as_written(tmp_path: Path, jets_file: Pat
     (fit_args,) = re.findall(r'^VARS fit:\d+ job_id="[^"]+" args="(.*)"$', dag, flags=re.M)
     assert "--cms-label 'Work $(ProcId)'" in expanded("fit", fit_args, "arguments")
     assert main(["condor", str(path)]) == 0  # with the prepare node: the jets file is transferred
-    assert str(jets.resolve()) in expanded("prepare", "", "transfer_input_files").split(", ")
+    assert "inputs/jets-jets.parquet" in expanded("prepare", "", "transfer_input_files").split(", ")
+    assert (out_dir / "inputs" / "jets-jets.parquet").resolve() == jets.resolve()
     comma = tmp_path / "a,b.parquet"
     comma.write_bytes(jets_file.read_bytes())
     data["data"]["jets"] = str(comma)

@@ -228,10 +228,11 @@ def test_condor_dag_of_a_tagging_study(tmp_path: Path, tagging_jets: Path) -> No
     assert {kind for kind, _, _ in vars_lines} == {"train", "evaluate", "collect", "fit"}
     for kind in ("train", "evaluate"):
         got = [(j, a) for k, j, a in vars_lines if k == kind]
-        assert got == [(j, condor_arguments(a).replace('"', '\\"')) for j, a in commands[kind]]
+        device = ["--device", "cuda"] if kind == "evaluate" else []  # the tagger scores the test split on a GPU
+        assert got == [(j, condor_arguments([*a, *device]).replace('"', '\\"')) for j, a in commands[kind]]
     assert "PARENT train:3 CHILD evaluate:3" in dag and "sample" not in dag
     tagging = data_paths(study)["tagging"]
-    assert f"transfer_input_files = train.yaml, {tagging}\n" in (out / "train.sub").read_text()
+    assert f"transfer_input_files = train.yaml, {tagging}, runs/$(job_id)\n" in (out / "train.sub").read_text()
     evaluate = (out / "evaluate.sub").read_text()
     assert f"transfer_input_files = runs/$(job_id), {tagging}\n" in evaluate
     assert "transfer_output_files = runs/$(job_id)/result.json, runs/$(job_id)/evaluation\n" in evaluate
