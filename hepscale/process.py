@@ -10,8 +10,7 @@ dask-jobqueue HTCondor workers from a site profile (``--site``, :func:`hepscale.
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,6 @@ def _summary(prov: dict[str, Any], out_dir: Path) -> str:
     for item in prov["skipped_files"]:
         lines.append(f"  skipped: {item['reason']}")
     return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def _site_client(site: str, jobs: int) -> Iterator[Any]:
-    """A dask client of HTCondor workers (dask-jobqueue) from the site profile, ``jobs`` worker jobs requested."""
-    from dask.distributed import Client
-
-    from hepscale.condor import dask_cluster, load_site
-
-    with dask_cluster(load_site(site)) as cluster:
-        cluster.scale(jobs=jobs)
-        with Client(cluster) as client:
-            yield client
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,14 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         overrides = [f"constituents={args.constituents}"] if args.constituents else []
         config = load_config(JetProcessorConfig, args.config, overrides=overrides)
-        with contextlib.ExitStack() as stack:
-            client = stack.enter_context(_site_client(args.site, args.workers)) if args.site else None
-            prov = process_files(
-                args.inputs, args.output, processor=JetProcessor(config), workers=args.workers,
-                scheduler=args.scheduler, client=client, skip_bad_files=args.skip_bad_files,
-                chunksize=args.chunksize, max_chunks=args.max_chunks, progress=not args.no_progress,
-                plot=not args.no_plot,
-            )
+        prov = process_files(
+            args.inputs, args.output, processor=JetProcessor(config), workers=args.workers,
+            scheduler=args.scheduler, site=args.site, skip_bad_files=args.skip_bad_files,
+            chunksize=args.chunksize, max_chunks=args.max_chunks, progress=not args.no_progress,
+            plot=not args.no_plot,
+        )
         print(_summary(prov, args.output))
         return 0
 

@@ -123,6 +123,7 @@ def process_files(
     processor: Any,
     workers: int = 2,
     scheduler: str | None = None,
+    site: str | os.PathLike[str] | None = None,
     client: Any = None,
     skip_bad_files: bool = False,
     chunksize: int = 5000,
@@ -144,6 +145,9 @@ def process_files(
         Worker processes of the local dask cluster (ignored with ``scheduler`` or ``client``).
     scheduler
         Address of an existing dask scheduler, e.g. ``tcp://host:8786``.
+    site
+        Site profile (``configs/sites/NAME.yaml`` or NAME): ``workers`` HTCondor worker jobs
+        (dask-jobqueue, :func:`hepscale.condor.dask_cluster`) instead of a local cluster.
     client
         An existing ``dask.distributed.Client`` to use.
     skip_bad_files
@@ -185,7 +189,8 @@ def process_files(
         (cached if reusable else todo).append(c)
     total = sum(c.stop - c.start for c in chunks)
     seconds = 0.0
-    ctx = contextlib.nullcontext(client) if client is not None else dask_client(workers=workers, scheduler=scheduler)
+    ctx = contextlib.nullcontext(client) if client is not None else dask_client(
+        workers=workers, scheduler=scheduler, site=site, jobs=workers if site else 0)
     with ctx as cl, atomic_path(out_dir / "jets.parquet", suffix=".parquet") as jets_tmp:
         merge = StreamingMerge(chunks, parts_dir, jets_tmp, fields, keys, whole_files=skip_bad_files)
         run_id = uuid.uuid4().hex[:8]  # keys unique per run: a cancelled earlier run must not shadow this one

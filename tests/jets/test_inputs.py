@@ -189,3 +189,17 @@ def test_cli_fileset_with_max_chunks(pfnano_file, stored_file, tmp_path, dask_cl
     fileset.write_text("{not json")
     assert main([str(fileset), "--output", str(tmp_path / "bad2"), *common]) == 2
     assert f"fileset {fileset}: not a readable JSON file" in capsys.readouterr().err
+
+
+def test_cli_site_profile_errors_are_named(pfnano_file, tmp_path, capsys):
+    """--site: an unknown profile or an unknown key stops with 2 before any worker job is requested."""
+    from hepscale.process import main
+
+    args = [str(pfnano_file), "--no-progress", "--no-plot", "--site"]
+    assert main([*args, "no-such-site", "--output", str(tmp_path / "a")]) == 2
+    assert "site profile 'no-such-site' not found" in capsys.readouterr().err
+    profile = tmp_path / "mysite.yaml"
+    profile.write_text("name: mysite\ndask_workers: {request_cpus: 1}\n")
+    assert main([*args, str(profile), "--output", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "dask_workers" in err and str(profile) in err
