@@ -26,14 +26,17 @@ def local_cluster(workers: int) -> Iterator[Any]:
     """A dask ``Client`` on a ``LocalCluster`` of ``workers`` single-threaded processes.
 
     Shutting the cluster down is given a minute; a slow shutdown (a loaded machine) is logged,
-    not raised, since all results are in by then.
+    not raised, since all results are in by then. The workers run without dask's sampling
+    profiler (a few per cent of a core per worker, for a dashboard nobody sees here).
     """
     import asyncio
 
+    import dask.config
     from dask.distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
     client = Client(cluster)
     try:
         yield client
