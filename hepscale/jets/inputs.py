@@ -144,10 +144,6 @@ class InputPlan:
     skipped: dict[str, str]
     fields: list[str] | None
 
-    @property
-    def usable(self) -> list[FileCheck]:
-        return [c for c in self.checks if c.error is None]
-
 
 def read_fileset(path: str | os.PathLike[str]) -> list[InputFile]:
     """The files of a coffea fileset JSON, each with its tree, dataset and the dataset's metadata.
