@@ -10,7 +10,7 @@ result under ``OUTPUT/.parts/`` (:func:`store_part`), named by its *part key*:
   :mod:`hepscale.jets.histograms`, written last: it marks the part finished.
 
 Both are written under a temporary name and renamed into place. The part key is the chunk key
-(dataset, input file path, size and mtime, entry range) plus a hash of what decides the chunk's
+(dataset, the input file's content key: path, size and mtime, or URL and ROOT file UUID; entry range) plus a hash of what decides the chunk's
 output: the processor class, its resolved settings (``to_dict(processor.config)``), what its
 ``settings_extra()`` returns (e.g. the hash of a luminosity-mask file's content) and the code
 version. A part is reused only when both files are there, the accumulator parses and names the
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hepscale.errors import DataError
+from hepscale.jets.dataset import _META_KEY
 
 if TYPE_CHECKING:
     from hepscale.jets.inputs import Chunk
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _FORMAT = "hepscale-part"
-_META_KEY = b"hepscale"  # the provenance key of hepscale.jets.dataset's schema metadata
 
 
 def settings_key(processor: Any) -> str:
