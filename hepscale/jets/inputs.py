@@ -132,7 +132,13 @@ class Chunk:
 
     @property
     def key(self) -> str:
-        return f"{self.dataset}-{self.file_key}-{self.start}-{self.stop}"
+        """Dataset, file content, entry range and a hash of the metadata (cross-section, sum of weights, ...).
+
+        The metadata decides the chunk's weights, so a resumed run never reuses a chunk processed
+        with another cross-section or another set of the dataset's files.
+        """
+        meta = hashlib.sha1(json.dumps(dict(self.metadata), sort_keys=True, default=str).encode()).hexdigest()[:8]
+        return f"{self.dataset}-{self.file_key}-{self.start}-{self.stop}-{meta}"
 
 
 @dataclass

@@ -203,3 +203,34 @@ def test_cli_site_profile_errors_are_named(pfnano_file, tmp_path, capsys):
     assert main([*args, str(profile), "--output", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "dask_workers" in err and str(profile) in err
+
+
+def test_resume_never_reuses_chunks_of_another_cross_section(stored_file, tmp_path, dask_client):
+    """The fileset metadata decides the weights: a resumed run with a new xsec redoes the chunks of the old one."""
+    from hepscale.jets.dataset import read_jets
+    from hepscale.jets.processing import process_files, run_chunk, store_result
+
+    processor = JetProcessor(JetProcessorConfig(constituents="pfnano"))
+
+    def inputs(xsec):
+        return [InputFile(str(stored_file), dataset="qcd", metadata={"xsec": xsec})]
+
+    def chunks(xsec):
+        return make_chunks([check_file(f, constituents="pfnano") for f in inputs(xsec)], chunksize=4)
+
+    def run(xsec, out):
+        return process_files(inputs(xsec), out, processor=processor, client=dask_client, chunksize=4,
+                             progress=False, plot=False)
+
+    run(3.0, tmp_path / "fresh")
+    parts = tmp_path / "resumed" / ".parts"  # a run with xsec 1 stopped after its first chunk
+    parts.mkdir(parents=True)
+    store_result(parts, run_chunk(chunks(1.0)[0], processor))
+    resumed = run(3.0, tmp_path / "resumed")
+    assert resumed["chunks"]["cached"] == 0
+    w_fresh = ak.to_numpy(read_jets(tmp_path / "fresh" / "jets.parquet").weight)
+    np.testing.assert_array_equal(ak.to_numpy(read_jets(tmp_path / "resumed" / "jets.parquet").weight), w_fresh)
+    parts.mkdir()  # the same settings are reused
+    store_result(parts, run_chunk(chunks(3.0)[0], processor))
+    (tmp_path / "resumed" / "jets.parquet").unlink()
+    assert run(3.0, tmp_path / "resumed")["chunks"]["cached"] == 1
