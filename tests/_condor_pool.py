@@ -9,9 +9,11 @@ self-checkpointing, DAGMan), applied to the files ``hepscale study condor`` writ
   ignored, any other keyword is refused. A node runs when all its parents succeeded; a failed
   node is retried as a new job (new cluster id, no spool) unless it exited with its
   ``UNLESS-EXIT`` status; the FINAL node runs last, whatever happened.
-- each node's submit file is read with ``htcondor2.Submit``; every command must be a real
-  submit command (:data:`SUBMIT_COMMANDS`, or a custom ``+Attr``/``MY.Attr``), so a misspelled one
-  is caught; values are expanded with the node's VARS and ``ClusterId``/``ProcId``.
+- each node's submit file is read with ``htcondor2.Submit`` when the node is submitted (after its
+  PRE script), ``include : FILE`` read relative to the node's folder; every command must be a
+  real submit command (:data:`SUBMIT_COMMANDS`, a custom ``+Attr``/``MY.Attr``, or a macro that
+  the description uses as ``$(name)``), so a misspelled one is caught; values are expanded with
+  the node's VARS and ``ClusterId``/``ProcId``.
 - each execution runs in a new, empty scratch folder that holds only the executable and the
   ``transfer_input_files`` (at their relative paths with ``preserve_relative_paths``, else by
   base name; links followed), with ``_CONDOR_SCRATCH_DIR``, ``TMPDIR``, ``BATCH_SYSTEM``, the
@@ -147,6 +149,17 @@ def _vars(text: str) -> dict[str, str]:
         out[m.group(1)] = re.sub(r"\\(.)", r"\1", m.group(2))
         pos = m.end()
     return out
+
+
+_INCLUDE = re.compile(r"^[ \t]*include[ \t]*:[ \t]*(\S+)[ \t]*$", re.I | re.M)
+
+
+def _included(folder: Path, match: re.Match) -> str:
+    """``include : FILE`` with FILE read relative to the node's folder (condor_submit's working directory)."""
+    path = folder / match.group(1)
+    if not path.is_file():
+        raise PoolError(f"include : {match.group(1)}: {path} does not exist")
+    return path.read_text()
 
 
 def parse_dag(path: Path) -> dict[str, Node]:
@@ -333,10 +346,12 @@ class Pool:
 
     def _description(self, node: Node, retry: int, cluster: int) -> htcondor2.Submit:
         file = node.folder / node.submit
-        sub = htcondor2.Submit(file.read_text())
+        text = _INCLUDE.sub(lambda m: _included(node.folder, m), file.read_text())
+        sub = htcondor2.Submit(text)
+        used = set(re.findall(r"\$\((\w+)\)", text))  # a key used as $(key) is a macro, not a command
         for key in sub.keys():
             k = key.lower()
-            if not (k in SUBMIT_COMMANDS or k.startswith(("+", "my."))):
+            if not (k in SUBMIT_COMMANDS or k.startswith(("+", "my.")) or key in used):
                 raise PoolError(f"{file}: {key!r} is not an HTCondor submit command")
         for key, value in node.vars.items():
             sub[key] = value.replace("$(JOB)", node.name).replace("$(RETRY)", str(retry))

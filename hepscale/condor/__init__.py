@@ -29,7 +29,7 @@ The HTCondor bindings (``htcondor2``) and ``dask_jobqueue`` are optional (``pip 
 from __future__ import annotations
 
 from hepscale.condor._bindings import CondorError, condor_arguments, condor_literal
-from hepscale.condor.dag import dag_submit_description, submit_dag, write_dag
+from hepscale.condor.dag import FinalJob, dag_submit_description, submit_dag, write_dag
 from hepscale.condor.dask import dask_cluster
 from hepscale.condor.gpus import gpu_memory_mb
 from hepscale.condor.site import (
@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_SITE",
     "CondorError",
     "GpuSettings",
+    "FinalJob",
     "Job",
     "Resources",
     "SiteProfile",

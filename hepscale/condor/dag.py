@@ -3,7 +3,11 @@
 :func:`write_dag` writes a DAG of layers (one submit description per job kind, one node per job
 with ``VARS``) with ``htcondor2.dags``; every node is retried ``max_retries`` times UNLESS-EXIT 2
 (:data:`hepscale.errors.EXIT_BAD_INPUT`: a configuration or data error fails the same way
-again), and gets ``attempt = $(RETRY)`` for its logs. :func:`dag_submit_description` is the
+again), and gets ``attempt = $(RETRY)`` for its logs. A :class:`FinalJob` becomes the DAG's
+``FINAL`` node: it runs last, whatever happened to the other nodes, with its PRE and POST
+scripts (run by DAGMan on the access point, in the DAG's folder) and, when it has one, a file of
+submit commands that its PRE script writes and its submit file includes (``include : FILE``,
+read when the node is submitted). :func:`dag_submit_description` is the
 DAGMan job's submit description built by the bindings from the DAG's absolute path with
 ``UseDagDir`` and ``initialdir`` = the DAG's folder, so that node submit files, logs and the
 relative paths in them resolve against the study folder whatever the caller's working
@@ -15,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,7 @@ from hepscale.condor._bindings import CondorError, condor_arguments, dags, htcon
 from hepscale.condor.submit import Job, validate_submit, wrapper_path
 from hepscale.errors import EXIT_BAD_INPUT
 
-__all__ = ["RETRY_UNLESS_EXIT", "dag_submit_description", "submit_dag", "write_dag"]
+__all__ = ["RETRY_UNLESS_EXIT", "FinalJob", "dag_submit_description", "submit_dag", "write_dag"]
 
 #: a node that exits with this status is not retried (a configuration or data error)
 RETRY_UNLESS_EXIT = EXIT_BAD_INPUT
@@ -31,12 +36,31 @@ RETRY_UNLESS_EXIT = EXIT_BAD_INPUT
 _NODE_KEYS = ("max_retries",)
 
 
+@dataclass(frozen=True)
+class FinalJob:
+    """The DAG's FINAL node: one job that runs after every other node, whatever happened to them.
+
+    ``pre`` and ``post`` are the commands of its ``SCRIPT PRE`` and ``SCRIPT POST`` (empty: none;
+    ``$RETURN`` in ``post`` is the job's exit status); ``include`` a file (relative to the DAG's
+    folder) of submit commands that the submit file includes, e.g. a macro its PRE script writes.
+    The node is not retried.
+    """
+
+    kind: str
+    description: Mapping[str, str]
+    job: Job
+    pre: Sequence[str] = ()
+    post: Sequence[str] = ()
+    include: str | None = None
+
+
 def write_dag(
     folder: str | os.PathLike[str],
     stages: Sequence[tuple[Any, ...]],
     *,
     dag_name: str = "study.dag",
     max_jobs: Mapping[str, int] | None = None,
+    final: FinalJob | None = None,
 ) -> Path:
     """Write a DAG of stages, each a layer of jobs sharing one submit description.
 
@@ -51,6 +75,8 @@ def write_dag(
         ``RETRY n UNLESS-EXIT 2`` from the description's ``max_retries``.
     max_jobs
         DAGMan throttles per job kind (``MAXJOBS`` by category).
+    final
+        The DAG's FINAL node (see :class:`FinalJob`), with ``VARS job_id, args, attempt``.
 
     Returns
     -------
@@ -96,7 +122,21 @@ def write_dag(
             values = {"attempt": "$(RETRY)", **extra}
             extra_lines.append(f"VARS {kind}:{i} " + " ".join(f'{k}="{_vars_value(v)}"' for k, v in values.items()))
         previous, previous_len = layer, len(jobs)
+    final_text = None
+    if final is not None:
+        final_desc = {k: v for k, v in final.description.items() if k not in _NODE_KEYS}
+        final_text = str(htcondor2.Submit(final_desc))
+        validate_submit(final_text)
+        if final.include:  # read when DAGMan submits the node, after the PRE script wrote it
+            final_text = f"include : {final.include}\n{final_text}"
+        scripts = {key: d.Script(executable=cmd[0], arguments=list(cmd[1:]))
+                   for key, cmd in (("pre", final.pre), ("post", final.post)) if cmd}
+        dag.final(name=final.kind, submit_description=htcondor2.Submit(final_desc), **scripts)
+        values = {"job_id": final.job.id, "args": condor_arguments(final.job.args), "attempt": "$(RETRY)"}
+        extra_lines.append(f"VARS {final.kind} " + " ".join(f'{k}="{_vars_value(v)}"' for k, v in values.items()))
     path = Path(d.write_dag(dag, out, dag_file_name=dag_name))
+    if final is not None and final_text is not None:  # the bindings write no submit file for a FINAL node
+        (out / f"{final.kind}.sub").write_text(final_text, encoding="utf-8")
     with open(path, "a", encoding="utf-8") as handle:
         handle.write("# the attempt ($(RETRY)) and further per-node values of the submit descriptions\n")
         handle.writelines(f"{line}\n" for line in extra_lines)

@@ -7,6 +7,7 @@
     hepscale study condor  STUDY.yaml [--site S] [--submit] [--test]   # the same jobs as an HTCondor DAG
     hepscale study prepare STUDY.yaml                      # data only (generate -> process -> tokenize/split)
     hepscale study collect STUDY_DIR                       # runs table (parquet + CSV)
+    hepscale study finish  STUDY_DIR [--no-fits]           # runs table, fits, summary and figures
 
 The command layer of :mod:`hepscale.study`: argument parsing, printing and logging set-up
 live here, and it passes ``processors.jets.JetProcessor`` to the library as the processor.
@@ -49,6 +50,7 @@ COMMAND_HELP = {
     "condor": "write (and with --submit, submit) the study as an HTCondor DAG",
     "prepare": "generate, process and tokenize (tagging: split into classes) the study's data (cached)",
     "collect": "write the runs table of a study folder (runs.parquet, runs.csv)",
+    "finish": "collect the runs that finished, run the fits, write the summary and figures (the DAG's FINAL node)",
 }
 
 
@@ -60,8 +62,13 @@ def _study_arg(parser: argparse.ArgumentParser) -> None:
 
 def _parser(command: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"{PROG} {command}", description=COMMAND_HELP[command])
-    if command == "collect":
+    if command in ("collect", "finish"):
         p.add_argument("study_dir", type=Path, help="study folder")
+        if command == "finish":
+            p.add_argument("--no-fits", action="store_true", help="collect, summary and figures only")
+            p.add_argument("--fit-failures-ok", action="store_true",
+                           help="exit 0 once the runs table is written, also when a fit failed (listed in "
+                                "finish.json; the DAG's POST script fails the node then)")
         return p
     _study_arg(p)
     if command == "plan":
@@ -94,7 +101,7 @@ def _usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``hepscale study plan|run|condor|prepare|collect``; see the module docstring."""
+    """``hepscale study plan|run|condor|prepare|collect|finish``; see the module docstring."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
@@ -120,6 +127,31 @@ def _collect(args: argparse.Namespace) -> int:
     info = collect(args.study_dir)
     print(f"{info['rows']} runs -> {info['parquet']}, {info['csv']}")
     return EXIT_OK
+
+
+def _finish(args: argparse.Namespace) -> int:
+    from hepscale.config import ConfigError
+    from hepscale.study.commands import job_commands
+    from hepscale.study.finish import FINISH_JSON, finish_study
+    from hepscale.study.folder import STUDY_YAML
+
+    root = Path(args.study_dir)
+    if not (root / STUDY_YAML).is_file():
+        raise ConfigError(f"{root} is not a study folder: it has no {STUDY_YAML}")
+    # only its fits matter here: a processor config of the access point (absolute) is not on a worker
+    study = load_study(root / STUDY_YAML, ["data.process.config=null"])
+    with study_lock(root):
+        out = finish_study(root, job_commands(study, [])["fit"], fits=not args.no_fits)
+    table = out["table"]
+    print(f"runs table: {table['parquet']} and {table['csv']} ({table['rows']} rows)")
+    if out["summary"]:
+        print("\n" + out["summary"] + "\n")
+    for name, path in out["fits"].items():
+        print(f"fit {name}: {path}")
+    for path in out["figures"]:
+        print(f"figure: {path}")
+    print(f"record: {root / FINISH_JSON}")
+    return EXIT_FAILED if out["fits_failed"] and not args.fit_failures_ok else EXIT_OK
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -195,6 +227,7 @@ def _run(args: argparse.Namespace) -> int:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "plan": _plan, "run": _run, "condor": _condor, "prepare": _prepare, "collect": _collect,
+    "finish": _finish,
 }
 
 

@@ -24,8 +24,8 @@ from hepscale.study.grid import Run
 
 __all__ = ["JOB_KINDS", "job_commands"]
 
-#: kinds of jobs, in the order they run
-JOB_KINDS = ("prepare", "train", "sample", "evaluate", "collect", "fit")
+#: kinds of jobs, in the order they run; ``finish`` runs the ``fit`` commands
+JOB_KINDS = ("prepare", "train", "sample", "evaluate", "finish", "fit")
 
 
 def job_commands(study: StudyConfig, runs: Sequence[Run]) -> dict[str, list[tuple[str, list[str]]]]:
@@ -33,8 +33,10 @@ def job_commands(study: StudyConfig, runs: Sequence[Run]) -> dict[str, list[tupl
 
     Arguments are relative to the study folder. Kinds (:data:`JOB_KINDS`): ``prepare``,
     ``train``, ``sample`` (generation, with evaluation enabled), ``evaluate`` (with evaluation
-    enabled; tagging: and figures), ``collect`` and ``fit``. The job id of a run's jobs is its
-    run id. The local executor and the HTCondor DAG both run exactly these.
+    enabled; tagging: and figures), ``finish`` (collect the runs table, run the fits, write the
+    summary and figures: :func:`hepscale.study.finish.finish_study`) and ``fit`` (the fits that
+    ``finish`` runs). The job id of a run's jobs is its run id. The local executor and the
+    HTCondor DAG both run exactly these.
     """
     from hepscale.study.data import figure_label
 
@@ -57,7 +59,7 @@ def job_commands(study: StudyConfig, runs: Sequence[Run]) -> dict[str, list[tupl
                                        "--bootstraps", str(e.bootstraps), "--projections", str(e.projections),
                                        "--seed", str(e.seed), "--label", label] + ([] if e.floor else ["--no-floor"])
                             + ([] if e.figures else ["--no-figures"])) for r in runs]
-    out["collect"] = [("collect", ["study", "collect", "."])]
+    out["finish"] = [("finish", ["study", "finish", "."])]
     # a proxy fit of a generation study needs the SWD of the evaluation; a tagger's metrics come with training
     out["fit"] = [(f.name, ["fit", *fit_args(study, f)]) for f in study.fit.fits or []
                   if e.enabled or f.law != "proxy" or study.task == "tagging"]

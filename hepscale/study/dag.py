@@ -2,7 +2,8 @@
 a pool without a shared filesystem.
 
 Written into the study folder: ``study.dag``, ``KIND.sub``, ``KIND.queue.sub`` +
-``KIND.queue.items``, ``hepscale_job.sh``, ``logs/``, ``inputs/`` (links to the study's inputs
+``KIND.queue.items``, ``finish.sub`` with its scripts ``finish_pre.sh`` and ``finish_post.sh``
+and their ``finish.inputs``, ``hepscale_job.sh``, ``logs/``, ``inputs/`` (links to the study's inputs
 from outside its folder, :mod:`hepscale.condor.inputs`), ``software/`` (a shipped wheel or
 packed environment of the site profile) and an empty run folder per training run. Every path in
 the DAG and the submit files is relative to the study folder; the DAG is submitted from it
@@ -19,9 +20,23 @@ sample      its run folder                                      ``samples.parque
 evaluate    samples, ``result.json``, ``config.yaml``,          ``result.json`` (+ ``evaluation``)
             tokenizer, the reference (tagging: run folder +
             tagging data)
-collect     ``plan.json``, every run's ``result.json``           ``runs.parquet``, ``runs.csv``
-fit         ``runs.parquet``                                    ``fits/NAME.json``
+finish      ``study.yaml``, ``train.yaml``, ``plan.json``,       ``runs.parquet``, ``runs.csv``,
+            the ``result.json`` of every run that finished      ``summary.txt``, ``finish.json``,
+                                                                ``fits/``, ``figures/``
 ==========  ==================================================  =====================================
+
+The end of the study (collect the runs table, run the fits, write the summary and the figures:
+:func:`hepscale.study.finish.finish_study`) is the DAG's FINAL node ``finish``, a vanilla job
+like the others that runs whatever happened to them: one run that failed for good does not stop
+the others from being collected and fitted. Its PRE script (``finish_pre.sh``, on the access
+point) lists the runs that finished in ``finish.inputs``, which ``finish.sub`` includes as the
+job's transfer list (a missing input would put the job on hold), and fails the node when none
+did. The job exits 0 once it has written the runs table, also when a fit failed, so that the
+table and the other fits come back; its POST script (``finish_post.sh``) then fails the node
+from ``finish.json``. The observables figure needs the samples and the reference, which the
+finish job does not transfer: run ``hepscale study finish .`` in the study folder for it. The
+FINAL node is not retried (it fails the same way again; run the same command by hand after a
+fix, or resubmit the DAG: its rescue DAG reruns the FINAL node).
 
 Checkpoints and retries. The trainer checkpoints every ``checkpoint.every`` steps and, every
 ``checkpoint_exit_minutes`` of the site profile, checkpoints and exits with 85: HTCondor spools
@@ -31,20 +46,21 @@ its checkpoint comes from the study folder instead. The run folder is created he
 always exists and is always an input of its training job (a missing input would put the job
 on hold), and the training job transfers it back whenever it exits, with the last checkpoint
 of a failed attempt; the retry transfers it in and ``--resume`` continues from it. A node that
-exits with 2 (a configuration or data error) is not retried. Collection and fits are vanilla
-jobs too, with their small inputs transferred.
+exits with 2 (a configuration or data error) is not retried.
 
 GPUs: training jobs request the site's training GPUs with ``gpus_minimum_memory`` estimated per
 run (:func:`hepscale.condor.gpu_memory_mb`, a ``VARS`` value) and the site's
 ``gpus_minimum_capability``; with ``gpu.inference`` sampling (and a tagger's evaluation, which
 scores the test split) requests one GPU and runs with ``--device cuda``. A fit whose law needs
-more runs than the DAG trains is left out with a warning.
+more runs than have finished is skipped with a warning (and already when the DAG is written, if
+it needs more runs than the DAG trains).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,9 +70,9 @@ from hepscale.runs.folder import RunFolder
 from hepscale.study.commands import job_commands
 from hepscale.study.config import StudyConfig
 from hepscale.study.data import TAGGING_INFO, TOKENS_INFO, data_paths
+from hepscale.study.finish import FINISH_OUTPUTS
 from hepscale.study.folder import (
     PLAN_JSON,
-    RUNS_PARQUET,
     STUDY_YAML,
     TRAIN_YAML,
     study_lock,
@@ -64,13 +80,17 @@ from hepscale.study.folder import (
 )
 from hepscale.study.grid import Run, expand_runs
 
-__all__ = ["DAG_FILE", "write_condor"]
+__all__ = ["DAG_FILE", "FINISH_INPUTS", "write_condor"]
 
 logger = logging.getLogger(__name__)
 
 DAG_FILE = "study.dag"
 #: the run folder of a node, in HTCondor's macro syntax
 _RUN = RunFolder.relative("$(job_id)")
+#: the transfer list of the FINAL node's job (``finish_inputs = ...``), written by its PRE script
+FINISH_INPUTS = "finish.inputs"
+_FINISH_PRE = "finish_pre.sh"
+_FINISH_POST = "finish_post.sh"
 
 
 def write_condor(
@@ -84,11 +104,12 @@ def write_condor(
 ) -> dict[str, Any]:
     """Write the study's HTCondor files into the study folder, checked with ``htcondor2``.
 
-    Written: ``study.dag`` (prepare -> train -> sample -> evaluate -> collect -> fit, one node
-    per job with ``RETRY``; a tagging study has no sample nodes), the node descriptions
-    ``KIND.sub``, for each kind a standalone ``KIND.queue.sub`` with ``queue job_id, args from
-    KIND.queue.items``, the wrapper ``hepscale_job.sh``, ``logs/``, ``inputs/``, ``software/``
-    and the run folders; see the module docstring for what each job transfers.
+    Written: ``study.dag`` (prepare -> train -> sample -> evaluate, one node per job with
+    ``RETRY``, and the FINAL node ``finish``; a tagging study has no sample nodes), the node
+    descriptions ``KIND.sub``, for each kind but ``finish`` a standalone ``KIND.queue.sub`` with
+    ``queue job_id, args from KIND.queue.items``, the FINAL node's scripts, the wrapper
+    ``hepscale_job.sh``, ``logs/``, ``inputs/``, ``software/`` and the run folders; see the
+    module docstring for what each job transfers.
 
     Parameters
     ----------
@@ -124,18 +145,63 @@ def write_condor(
         return _write_condor(study, root, runs, site=site, test=test, prepare_node=prepare_node)
 
 
-def _feasible_fits(commands: dict[str, list[tuple[str, list[str]]]], n_runs: int) -> None:
-    """Drop (with a warning) the fits whose law needs more runs than the DAG trains."""
+def _warn_infeasible_fits(commands: dict[str, list[tuple[str, list[str]]]], n_runs: int) -> None:
+    """Warn of the fits whose law needs more runs than the DAG trains (the finish job skips them)."""
     from hepscale.study.fits import min_runs, parse_fit_args
 
-    kept = []
     for name, args in commands.get("fit", []):
         need = min_runs(parse_fit_args(args[1:]))
         if n_runs < need:
-            logger.warning("fit %s left out of the DAG: %d run(s), its law needs at least %d", name, n_runs, need)
-            continue
-        kept.append((name, args))
-    commands["fit"] = kept
+            logger.warning("fit %s will be skipped: the DAG trains %d run(s), its law needs at least %d",
+                           name, n_runs, need)
+
+
+def _finish_scripts(root: Path, runs: Sequence[Run]) -> None:
+    """The FINAL node's PRE and POST scripts, and its first transfer list (see the module docstring)."""
+    from hepscale._io import atomic_write_text
+
+    results = [f"{r.folder}/{RunFolder.RESULT}" for r in runs]
+    pre = rf"""#!/bin/sh
+# PRE script of the FINAL node 'finish' of {DAG_FILE}: DAGMan runs it on the access point, in the
+# study folder, before it submits the finish job (whatever happened to the other nodes). It lists
+# the result of every run of the DAG that finished in {FINISH_INPUTS}, the finish job's transfer
+# list (finish.sub includes it): a run that failed for good is left out instead of putting the job
+# on hold for a missing input. When no run finished there is nothing to collect: the node fails.
+inputs={PLAN_JSON}
+n=0
+for result in {" ".join(shlex.quote(r) for r in results)}; do
+    if [ -f "$result" ]; then
+        inputs="$inputs, $result"
+        n=$((n + 1))
+    fi
+done
+echo "finish: $n of {len(results)} runs finished"
+if [ "$n" -eq 0 ]; then
+    echo "finish: no run of the DAG finished, nothing to collect" >&2
+    exit 1
+fi
+printf 'finish_inputs = %s\n' "$inputs" > {FINISH_INPUTS}.tmp && mv -f {FINISH_INPUTS}.tmp {FINISH_INPUTS}
+"""
+    post = rf"""#!/bin/sh
+# POST script of the FINAL node 'finish' of {DAG_FILE}: DAGMan runs it on the access point, in the
+# study folder, with the finish job's exit status. The job exits 0 once it has written the runs
+# table, also when a fit failed (so that the table and the other fits come back): the node fails
+# then, as finish.json says.
+case "${{1:-}}" in
+    0) ;;
+    2) exit 2 ;;
+    *) echo "finish: the job failed (exit status ${{1:-unknown}}); see logs/finish-finish.*.err" >&2; exit 1 ;;
+esac
+if grep -q '"fits_failed": \[\]' finish.json; then
+    exit 0
+fi
+echo "finish: a fit failed; see finish.json and fits/*.log" >&2
+exit 1
+"""
+    atomic_write_text(root / _FINISH_PRE, pre)
+    atomic_write_text(root / _FINISH_POST, post)
+    existing = [r for r in results if (root / r).is_file()]  # the PRE script rewrites it
+    atomic_write_text(root / FINISH_INPUTS, f"finish_inputs = {', '.join([PLAN_JSON, *existing])}\n")
 
 
 def _ship_software(profile: Any, root: Path) -> None:
@@ -172,7 +238,7 @@ def _inputs(study: StudyConfig, external: dict[str, str]) -> tuple[dict[str, lis
                        "evaluate": [run["SAMPLES"], run["RESULT"], run["CONFIG"], run["TOKENIZER"], reference]})
     figures = [run["EVALUATION"]] if study.evaluation.figures else []
     outputs = {"prepare": ["data"], "sample": [run["SAMPLES"]], "evaluate": [run["RESULT"], *figures],
-               "collect": ["runs.parquet", "runs.csv"], "fit": ["fits/$(job_id).json"]}
+               "finish": list(FINISH_OUTPUTS)}
     return inputs, outputs
 
 
@@ -180,6 +246,7 @@ def _write_condor(study: StudyConfig, root: Path, runs: list[Run], *, site: str 
                   test: bool, prepare_node: bool) -> dict[str, Any]:
     from hepscale.condor import (
         DEFAULT_SITE,
+        FinalJob,
         Job,
         gpu_memory_mb,
         load_site,
@@ -198,7 +265,7 @@ def _write_condor(study: StudyConfig, root: Path, runs: list[Run], *, site: str 
     if test:
         runs = runs[:2]
     commands = job_commands(study, runs)
-    _feasible_fits(commands, len(runs))
+    _warn_infeasible_fits(commands, len(runs))
     linked = external_inputs(study, prepare=prepare_node)
     link_inputs(root, linked)
     _ship_software(profile, root)
@@ -210,8 +277,7 @@ def _write_condor(study: StudyConfig, root: Path, runs: list[Run], *, site: str 
         source = str(Path(study.data.reference or "").resolve())
         commands["evaluate"] = [(j, [external["data.reference"] if a == source else a for a in args])
                                 for j, args in commands.get("evaluate", [])]
-    inputs["collect"] = [PLAN_JSON, *[f"{r.folder}/{RunFolder.RESULT}" for r in runs]]
-    inputs["fit"] = [RUNS_PARQUET]
+    inputs["finish"] = [STUDY_YAML, TRAIN_YAML, "$(finish_inputs)"]  # plan.json and results: FINISH_INPUTS
     for r in runs:  # always an input of its training job (see the module docstring)
         (root / r.folder).mkdir(parents=True, exist_ok=True)
     memory = {r.run_id: gpu_memory_mb(r.config, minimum=profile.gpu.min_memory_mb) for r in runs}
@@ -220,7 +286,7 @@ def _write_condor(study: StudyConfig, root: Path, runs: list[Run], *, site: str 
     previous = None
     for kind, items in commands.items():
         jobs = [Job(job_id, tuple(args)) for job_id, args in items]
-        if not jobs or (kind == "prepare" and not prepare_node):
+        if not jobs or (kind == "prepare" and not prepare_node) or kind in ("finish", "fit"):
             continue
         gpus = 1 if (gpu_inference and kind in gpu_kinds) else None
         if gpus:
@@ -243,6 +309,12 @@ def _write_condor(study: StudyConfig, root: Path, runs: list[Run], *, site: str 
     if not prepare_node and not (root / prepared[0] / prepared[1]).is_file():
         logger.warning("no prepare node, and %s does not exist yet: run 'hepscale study prepare' first",
                        root / prepared[0])
-    dag = write_dag(root, stages, dag_name=DAG_FILE)
-    return {"dag": str(dag), "submit": submit_files, "jobs": {s[0]: len(s[2]) for s in stages},
+    (finish_id, finish_args), = commands["finish"]
+    final = FinalJob("finish", submit_description("finish", profile, transfer_input=inputs["finish"],
+                                                  outputs=outputs["finish"], batch_name=study.name),
+                     Job(finish_id, (*finish_args, "--fit-failures-ok")), pre=("/bin/sh", _FINISH_PRE),
+                     post=("/bin/sh", _FINISH_POST, "$RETURN"), include=FINISH_INPUTS)
+    _finish_scripts(root, runs)
+    dag = write_dag(root, stages, dag_name=DAG_FILE, final=final)
+    return {"dag": str(dag), "submit": submit_files, "jobs": {**{s[0]: len(s[2]) for s in stages}, "finish": 1},
             "batch_name": profile.batch_name or study.name}

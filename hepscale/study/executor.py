@@ -37,11 +37,10 @@ from typing import Any
 from hepscale.errors import EXIT_BAD_INPUT, EXIT_CHECKPOINT, EXIT_INTERRUPTED
 from hepscale.runs.folder import RunFolder, RunLockedError
 from hepscale.study._jobs import JobRunner, Task
-from hepscale.study.collect import collect, study_outputs
 from hepscale.study.commands import job_commands
-from hepscale.study.config import StudyConfig, StudyError, load_study
-from hepscale.study.fits import fit_shortfall
-from hepscale.study.folder import RUNS_PARQUET, study_lock, write_study_files
+from hepscale.study.config import StudyConfig, load_study
+from hepscale.study.finish import finish_study
+from hepscale.study.folder import study_lock, write_study_files
 from hepscale.study.grid import Run, expand_runs
 from hepscale.study.prepare import prepare
 
@@ -276,25 +275,17 @@ def _run_locked(study: StudyConfig, root: Path, runs: Sequence[Run], *, jobs: in
         for f in failed:
             logger.error("run %s: %s failed after %d attempt(s); log: %s", f["run_id"], f["kind"], n_retry + 1,
                          f["log"])
-        table = None
-        outputs: dict[str, Any] = {}
-        fit_out: dict[str, Any] = {"fits": {}, "failed": [], "skipped": []}
+        end: dict[str, Any] = {"table": None, "fits": {}, "fits_failed": [], "fits_skipped": [], "summary": None,
+                               "figures": []}
         if any(RunFolder.in_study(root, r.run_id).finished for r in runs):
-            table = collect(root)
-            if fits and not interrupted:
-                fit_out = _run_fits(ex, root, commands["fit"])
-            try:  # after the fits: the figures draw them where they exist
-                outputs = study_outputs(root)
-            except (StudyError, ValueError, KeyError) as err:  # a figure is not worth failing the study for
-                logger.warning("summary/figures of %s: %s", root, err)
-                outputs = {}
+            end = finish_study(root, commands["fit"], runner=ex, fits=fits and not interrupted)
     except BaseException:
         ex.terminate()
         raise
     return {"study_dir": str(root), "runs": len(runs), "done": sum(o["status"] == "done" for o in outcome.values()),
-            "failed": failed, "interrupted": interrupted, "table": table, "fits": fit_out["fits"],
-            "fits_failed": fit_out["failed"], "fits_skipped": fit_out["skipped"],
-            "summary": outputs.get("summary"), "figures": outputs.get("figures", []),
+            "failed": failed, "interrupted": interrupted, "table": end["table"], "fits": end["fits"],
+            "fits_failed": end["fits_failed"], "fits_skipped": end["fits_skipped"], "summary": end["summary"],
+            "figures": end["figures"],
             "seconds": time.perf_counter() - t0}
 
 
@@ -325,29 +316,3 @@ def _run_runs(ex: JobRunner, study: StudyConfig, runs: Sequence[Run], commands: 
         pool.shutdown(wait=True)
         bar.close()
     return outcome
-
-
-def _run_fits(ex: JobRunner, root: Path, fit_commands: Sequence[tuple[str, list[str]]]) -> dict[str, Any]:
-    """Run the fits on the collected runs table; a fit whose law needs more runs than the table
-    holds is skipped with a warning. Returns ``fits`` (name -> JSON path or what happened),
-    ``failed`` and ``skipped`` (names)."""
-    import pandas as pd
-
-    table = pd.read_parquet(root / RUNS_PARQUET)
-    out: dict[str, Any] = {"fits": {}, "failed": [], "skipped": []}
-    for name, args in fit_commands:
-        short = fit_shortfall(args[1:], table)
-        if short is not None:
-            logger.warning("fit %s skipped: %s", name, short)
-            out["fits"][name] = f"skipped ({short})"
-            out["skipped"].append(name)
-            continue
-        log = f"fits/{name}.log"
-        rc = ex.run(Task("fit", name, args, log), 1)
-        if rc == 0:
-            out["fits"][name] = str(root / "fits" / f"{name}.json")
-            continue
-        out["fits"][name] = f"failed (exit {rc}), log {root / log}"
-        out["failed"].append(name)
-        logger.warning("fit %s failed (exit status %d); log: %s", name, rc, root / log)
-    return out

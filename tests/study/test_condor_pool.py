@@ -10,6 +10,8 @@ after one step, so that every restart comes from HTCondor's spool. It takes abou
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -50,10 +52,16 @@ def _tiny(output: Path, jets: Path) -> dict:
     return data
 
 
-def test_condor_dag_on_a_pool_matches_the_local_study(tmp_path: Path, jets_file: Path) -> None:
-    local = write_study(tmp_path / "local.yaml", _tiny(tmp_path / "local", jets_file))
-    out = run_study(local, jobs=2, progress=False)
+@pytest.fixture(scope="module")
+def local_study(tmp_path_factory: pytest.TempPathFactory, jets_file: Path) -> Path:
+    """The tiny study run by the local executor: its folder."""
+    tmp = tmp_path_factory.mktemp("local")
+    out = run_study(write_study(tmp / "local.yaml", _tiny(tmp / "local", jets_file)), jobs=2, progress=False)
     assert out["done"] == 2 and not out["failed"]
+    return tmp / "local"
+
+
+def test_condor_dag_on_a_pool_matches_the_local_study(tmp_path: Path, jets_file: Path, local_study: Path) -> None:
 
     pool_study = write_study(tmp_path / "pool.yaml", _tiny(tmp_path / "pool study", jets_file))
     assert main(["condor", str(pool_study), "--site", str(_site(tmp_path / "site.yaml"))]) == 0
@@ -74,8 +82,7 @@ def test_condor_dag_on_a_pool_matches_the_local_study(tmp_path: Path, jets_file:
 
     result = run_dag(folder / "study.dag", tmp_path / "pool", slots=2, evict=evict)
     assert result.ok, "\n".join(result.events)
-    assert {name.split(":")[0] for name in result.nodes} == {"prepare", "train", "sample", "evaluate", "collect",
-                                                             "fit"}
+    assert {name.split(":")[0] for name in result.nodes} == {"prepare", "train", "sample", "evaluate", "finish"}
 
     # the eviction: the evicted execution had checkpointed a step further on SIGTERM (exit 85), but the next
     # one resumed from the spooled checkpoint of the execution before it
@@ -93,7 +100,7 @@ def test_condor_dag_on_a_pool_matches_the_local_study(tmp_path: Path, jets_file:
     assert all(e.spooled for e in starts[1:]) and not starts[0].spooled
 
     # the same runs table as the local executor
-    local_table = read_runs_table(tmp_path / "local" / "runs.parquet")
+    local_table = read_runs_table(local_study / "runs.parquet")
     pool_table = read_runs_table(folder / "runs.parquet")
     assert sorted(pool_table["run_id"]) == sorted(r.run_id for r in runs) == sorted(local_table["run_id"])
     a = local_table.sort_values("run_id").reset_index(drop=True)[COLUMNS]
@@ -104,3 +111,58 @@ def test_condor_dag_on_a_pool_matches_the_local_study(tmp_path: Path, jets_file:
         else:
             assert list(a[column]) == list(b[column]), column
     assert (folder / "fits" / "loss_vs_N.json").is_file()
+
+
+def _final_node_only(folder: Path) -> Path:
+    """The DAG of ``folder`` reduced to its FINAL node (as if every other node had run or failed)."""
+    lines = [line for line in (folder / "study.dag").read_text().splitlines()
+             if line.split()[:1] in (["FINAL"], ["SCRIPT"], ["VARS"]) and " finish " in f"{line} "]
+    path = folder / "finish_only.dag"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_final_node_collects_the_runs_that_finished(tmp_path: Path, jets_file: Path, local_study: Path) -> None:
+    """One run failed for good: the FINAL node still collects the other and skips the fit that needs
+    two; with no run finished it fails in its PRE script; a failed fit fails it after the transfer."""
+    data = _tiny(tmp_path / "study", jets_file)
+    path = write_study(tmp_path / "s.yaml", data)
+    site = ["--site", str(_site(tmp_path / "site.yaml"))]
+    assert main(["condor", str(path), "--no-prepare", *site]) == 0
+    folder = tmp_path / "study"
+    dag = _final_node_only(folder)
+    assert dag.read_text().count("\n") == 4  # FINAL, PRE, POST, VARS
+
+    result = run_dag(dag, tmp_path / "pool0")  # nothing finished: the PRE script fails the node, no job
+    assert not result.ok and result.nodes["finish"].status == "failed" and not result.executions()
+    assert not (folder / "runs.parquet").exists()
+
+    runs = expand_runs(load_study(path))
+    survivor = runs[1].run_id
+    (folder / "runs" / survivor).mkdir(parents=True, exist_ok=True)
+    for name in ("result.json", "config.yaml"):
+        shutil.copy2(local_study / "runs" / survivor / name, folder / "runs" / survivor / name)
+    result = run_dag(dag, tmp_path / "pool1")
+    assert result.nodes["finish"].status == "done", "\n".join(result.events)
+    assert (folder / "finish.inputs").read_text() == f"finish_inputs = plan.json, runs/{survivor}/result.json\n"
+    table = read_runs_table(folder / "runs.parquet")
+    local_row = read_runs_table(local_study / "runs.parquet").set_index("run_id").loc[survivor]
+    assert list(table["run_id"]) == [survivor]
+    np.testing.assert_allclose(table.iloc[0]["final_val_loss"], local_row["final_val_loss"], rtol=1e-12)
+    record = json.loads((folder / "finish.json").read_text())
+    assert record["table"]["rows"] == 1 and record["fits_skipped"] == ["loss_vs_N"]
+    assert record["fits_failed"] == [] and (folder / "summary.txt").is_file() and (folder / "fits").is_dir()
+
+    # both runs finished: the good fit comes back, a broken one (a column the table lacks) fails the node
+    # after the transfer
+    shutil.copytree(local_study / "runs" / runs[0].run_id, folder / "runs" / runs[0].run_id, dirs_exist_ok=True)
+    data["fit"]["fits"].append({"name": "broken", "law": "log", "x": "N", "args": ["--y-col", "no_such_column"]})
+    assert main(["condor", str(write_study(path, data)), "--no-prepare", *site]) == 0
+    result = run_dag(_final_node_only(folder), tmp_path / "pool2")
+    (job,) = result.nodes["finish"].jobs
+    assert job.exit_code == 0 and result.nodes["finish"].status == "failed"  # the POST script's verdict
+    record = json.loads((folder / "finish.json").read_text())
+    assert record["table"]["rows"] == 2 and record["fits_failed"] == ["broken"]
+    assert (folder / "fits" / "loss_vs_N.json").is_file() and (folder / "fits" / "broken.log").is_file()
+    local_fit = json.loads((local_study / "fits" / "loss_vs_N.json").read_text())
+    assert json.loads((folder / "fits" / "loss_vs_N.json").read_text())["params"] == local_fit["params"]

@@ -23,7 +23,7 @@ def test_train_commands_reproduce_the_run(tmp_path: Path, jets_file: Path) -> No
         assert args[:2] == ["train", "train.yaml"] and args[-3:] == ["--output", f"runs/{job_id}", "--resume"]
         assert run_id(load_run_config(study.train.config, args[2:-3])) == job_id == run.run_id
     assert [j for j, _ in commands["evaluate"]] == [r.run_id for r in runs]
-    assert commands["collect"] == [("collect", ["study", "collect", "."])]
+    assert commands["finish"] == [("finish", ["study", "finish", "."])]
 
 
 def test_condor_dag_runs_the_local_commands(tmp_path: Path, jets_file: Path,
@@ -46,7 +46,7 @@ def test_condor_dag_runs_the_local_commands(tmp_path: Path, jets_file: Path,
     by_kind: dict[str, list[tuple[str, str]]] = {}
     for kind, job_id, args in vars_lines:
         by_kind.setdefault(kind, []).append((job_id, args))
-    assert set(by_kind) == {"prepare", "train", "sample", "evaluate", "collect", "fit"}
+    assert set(by_kind) == {"prepare", "train", "sample", "evaluate"}
     for kind, items in by_kind.items():
         device = ["--device", "cuda"] if kind == "sample" else []  # the profile's GPUs sample
         expected = [(j, condor_arguments([*a, *device]).replace('"', '\\"')) for j, a in commands[kind]]
@@ -59,8 +59,16 @@ def test_condor_dag_runs_the_local_commands(tmp_path: Path, jets_file: Path,
                  "container_image = docker://example/hepscale:1", "accounting_group = group_physics.user",
                  f"transfer_input_files = train.yaml, {data_paths(study)['tokens']}"):
         assert line in train_sub
-    collect_sub = (out_dir / "collect.sub").read_text()  # a job like the others, its small inputs transferred
-    assert "universe = container" in collect_sub and "transfer_input_files = plan.json, runs/" in collect_sub
+    # collect and fit: the FINAL node, a job like the others whose PRE script lists the finished runs' results
+    (finish_vars,) = re.findall(r'^VARS finish (.*)$', dag, flags=re.M)
+    finish_args = condor_arguments(["study", "finish", ".", "--fit-failures-ok"]).replace('"', '\\"')
+    assert finish_vars == f'job_id="finish" args="{finish_args}" attempt="$(RETRY)"'
+    assert "FINAL finish finish.sub" in dag and "JOB collect" not in dag and "JOB fit" not in dag
+    assert "SCRIPT PRE finish /bin/sh finish_pre.sh" in dag and "SCRIPT POST finish /bin/sh finish_post.sh $RETURN" in dag
+    finish_sub = (out_dir / "finish.sub").read_text()
+    assert finish_sub.startswith("include : finish.inputs\n") and "universe = container" in finish_sub
+    assert "transfer_input_files = study.yaml, train.yaml, $(finish_inputs)" in finish_sub
+    assert (out_dir / "finish.inputs").read_text() == "finish_inputs = plan.json\n"  # nothing has run yet
     evaluate_sub = (out_dir / "evaluate.sub").read_text()
     assert "transfer_output_files = runs/$(job_id)/result.json\n" in evaluate_sub
     assert "universe = container" in evaluate_sub and "checkpoint_exit_code" not in evaluate_sub
@@ -105,9 +113,10 @@ def test_condor_strings_reach_the_jobs_as_written(tmp_path: Path, jets_file: Pat
         sub["job_id"], sub["ProcId"], sub["Cluster"] = "job", "0", "7"
         return str(sub.expand(macro))
 
-    dag = (out_dir / "study.dag").read_text()
-    (fit_args,) = re.findall(r'^VARS fit:\d+ job_id="[^"]+" args="(.*)"$', dag, flags=re.M)
-    assert "--cms-label 'Work $(ProcId)'" in expanded("fit", fit_args, "arguments")
+    # the fits run in the FINAL node's job from the folder's study.yaml: their arguments never pass HTCondor
+    assert "ProcId" not in (out_dir / "study.dag").read_text()
+    (fit,) = job_commands(load_study(out_dir / "study.yaml"), [])["fit"]
+    assert fit[1][fit[1].index("--cms-label") + 1] == "Work $(ProcId)"
     assert main(["condor", str(path)]) == 0  # with the prepare node: the jets file is transferred
     assert "inputs/jets-jets.parquet" in expanded("prepare", "", "transfer_input_files").split(", ")
     assert (out_dir / "inputs" / "jets-jets.parquet").resolve() == jets.resolve()

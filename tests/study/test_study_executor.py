@@ -129,6 +129,36 @@ def test_collect_keeps_only_runs_of_the_plan(finished_study: tuple[Path, dict[st
     assert collect(folder)["rows"] == 3
 
 
+def test_finish_redoes_the_end_of_a_study(finished_study: tuple[Path, dict[str, Any]], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``study finish``: the same table and fits as the study's own end; a failed fit is exit 1 (0 with
+    --fit-failures-ok) and listed in finish.json; a folder without study.yaml is exit 2."""
+    import shutil
+
+    import yaml
+
+    folder = tmp_path / "copy"
+    shutil.copytree(finished_study[1]["study_dir"], folder)
+    for name in ("runs.parquet", "runs.csv", "summary.txt"):
+        (folder / name).unlink()
+    shutil.rmtree(folder / "fits")
+    assert main(["finish", str(folder)]) == 0
+    pd.testing.assert_frame_equal(_table(folder), _table(Path(finished_study[1]["study_dir"])))
+    record = json.loads((folder / "finish.json").read_text())
+    assert record["fits_failed"] == [] and list(record["fits"]) == list(finished_study[1]["fits"])
+    assert (folder / "summary.txt").read_text() == (Path(finished_study[1]["study_dir"]) / "summary.txt").read_text()
+    study = yaml.safe_load((folder / "study.yaml").read_text())
+    study["fit"]["fits"].append({"name": "broken", "law": "log", "x": "N", "args": ["--y-col", "no_such_column"]})
+    (folder / "study.yaml").write_text(yaml.safe_dump(study))
+    assert main(["finish", str(folder)]) == 1
+    assert main(["finish", str(folder), "--fit-failures-ok"]) == 0
+    assert json.loads((folder / "finish.json").read_text())["fits_failed"] == ["broken"]
+    assert "no_such_column" in (folder / "fits" / "broken.log").read_text()
+    capsys.readouterr()
+    assert main(["finish", str(tmp_path)]) == 2
+    assert f"{tmp_path} is not a study folder: it has no study.yaml" in capsys.readouterr().err
+
+
 def test_one_study_run_per_folder(tmp_path: Path, jets_file: Path) -> None:
     from hepscale.study import StudyError
     from hepscale.study.executor import _folder_lock

@@ -197,7 +197,7 @@ def test_job_commands_of_a_tagging_study(tmp_path: Path, tagging_jets: Path) -> 
     study = load_study(write_study(tmp_path / "s.yaml", data))
     runs = expand_runs(study)
     commands = job_commands(study, runs)
-    assert set(commands) == {"prepare", "train", "evaluate", "collect", "fit"}  # no sampling
+    assert set(commands) == {"prepare", "train", "evaluate", "finish", "fit"}  # no sampling
     for (job_id, args), run in zip(commands["train"], runs):
         assert args[:2] == ["train", "train.yaml"] and args[-3:] == ["--output", f"runs/{job_id}", "--resume"]
         assert run_id(load_run_config(study.train.config, args[2:-3])) == job_id == run.run_id
@@ -225,7 +225,7 @@ def test_condor_dag_of_a_tagging_study(tmp_path: Path, tagging_jets: Path) -> No
     dag = (out / "study.dag").read_text()
     commands = job_commands(study, runs)
     vars_lines = re.findall(r'^VARS (\w+):\d+ job_id="([^"]+)" args="(.*)"$', dag, flags=re.M)
-    assert {kind for kind, _, _ in vars_lines} == {"train", "evaluate", "collect", "fit"}
+    assert {kind for kind, _, _ in vars_lines} == {"train", "evaluate"} and "FINAL finish finish.sub" in dag
     for kind in ("train", "evaluate"):
         got = [(j, a) for k, j, a in vars_lines if k == kind]
         device = ["--device", "cuda"] if kind == "evaluate" else []  # the tagger scores the test split on a GPU
