@@ -13,6 +13,11 @@ paths on the access point, and the prepared data of the study is named after it
 the transferred copies (:func:`node_studies`), prepares the data under the keys of those copies
 and renames it to the keys of the access point's paths (:func:`rename_prepared`): the data that
 comes back is the data the training jobs expect.
+
+Events on storage are not transferred: a ``root://`` or ``https://`` URL in ``data.events`` is
+read by the prepare job from the storage it names (a site that asks for a grid proxy to read it
+needs ``use_x509userproxy`` in the profile's ``extra``). A coffea fileset JSON is transferred, and
+must then list URLs only: a local file it lists is not on the worker (an error naming both).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hepscale.config import ConfigError
+from hepscale.jets.inputs import is_fileset, is_remote, read_fileset
 
 __all__ = ["INPUTS_DIR", "ExternalInput", "external_inputs", "link_inputs", "node_studies", "rename_prepared"]
 
@@ -53,7 +59,15 @@ def external_inputs(study: Any, *, prepare: bool = True) -> list[ExternalInput]:
     out = []
     if prepare:
         out += [ExternalInput(f"data.events[{i}]", str(Path(p).resolve()), _name(f"events{i}", p))
-                for i, p in enumerate(d.events)]
+                for i, p in enumerate(d.events) if not is_remote(p)]  # URLs: read from storage
+        for item in out:
+            if is_fileset(item.source) and Path(item.source).is_file():
+                local = [f.path for f in read_fileset(item.source) if not is_remote(f.path)]
+                if local:
+                    raise ConfigError(f"{item.key}: fileset {item.source} lists local file(s) ({local[0]}"
+                                      f"{', ...' if len(local) > 1 else ''}), which an HTCondor job cannot read: "
+                                      "list root:// (or https://) URLs of their storage, or give the files in "
+                                      "data.events")
         if d.jets:
             out.append(ExternalInput("data.jets", str(Path(d.jets).resolve()), _name("jets", d.jets)))
         elif d.process.config and d.events:
@@ -117,15 +131,18 @@ def node_studies(study_file: str | os.PathLike[str], overrides: list[str]) -> tu
     """
     from hepscale.study.config import load_study
 
-    inputs = external_inputs(_study_unchecked(study_file, overrides))
+    raw = _study_unchecked(study_file, overrides)
+    inputs = external_inputs(raw)
     if not inputs:
         study = load_study(study_file, overrides)
         return study, study
     missing = [f"{i.key} ({i.name})" for i in inputs if not Path(i.name).exists()]
     if missing:
         raise ConfigError(f"{study_file}: the transferred inputs {', '.join(missing)} are not in {Path.cwd()}")
-    local = load_study(study_file, [*overrides, *_overrides(inputs)])
-    identity = _with_paths(local, {i.key: i.source for i in inputs if i.key != "data.process.config"})
+    local = load_study(study_file, [*overrides, *_overrides(inputs, list(raw.data.events))])
+    # the processor config and filesets are identified by their contents: their copies name the data too
+    identity = _with_paths(local, {i.key: i.source for i in inputs
+                                   if i.key != "data.process.config" and not is_fileset(i.source)})
     return local, identity
 
 
@@ -137,10 +154,14 @@ def _study_unchecked(study_file: str | os.PathLike[str], overrides: list[str]) -
     return load_config(StudyConfig, study_file, overrides=list(overrides))
 
 
-def _overrides(inputs: list[ExternalInput]) -> list[str]:
+def _overrides(inputs: list[ExternalInput], events: list[str]) -> list[str]:
+    """``data.*`` overrides naming the transferred copies (the URLs of ``events`` stay)."""
     copies = {i.key: i.name for i in inputs}
-    events = [i.name for i in inputs if i.key.startswith("data.events[")]
-    out = [f"data.events=[{', '.join(events)}]"] if events else []
+    if any(i.key.startswith("data.events[") for i in inputs):
+        names = [copies.get(f"data.events[{n}]", e) for n, e in enumerate(events)]
+        out = [f"data.events={json.dumps(names)}"]
+    else:
+        out = []
     return out + [f"{key}={copies[key]}" for key in ("data.jets", "data.process.config", "data.reference")
                   if key in copies]
 

@@ -41,7 +41,7 @@ from hepscale.errors import DataError, HepscaleError
 logger = logging.getLogger(__name__)
 
 __all__ = ["Chunk", "FileCheck", "InputFile", "InputPlan", "ProcessingError", "LAYOUTS", "check_file",
-           "event_weights", "is_remote", "make_chunks", "open_events", "prepare_inputs", "read_fileset"]
+           "event_weights", "is_fileset", "is_remote", "make_chunks", "open_events", "prepare_inputs", "read_fileset"]
 
 #: the PF-candidate layouts a file may have, as named in the provenance
 LAYOUTS = {
@@ -187,6 +187,12 @@ def read_fileset(path: str | os.PathLike[str]) -> list[InputFile]:
     return out
 
 
+def is_fileset(path: str | os.PathLike[str]) -> bool:
+    """Whether an input names a coffea fileset JSON (a local ``.json`` file) rather than one ROOT file."""
+    text = os.fspath(path)
+    return text.lower().endswith(".json") and not is_remote(text)
+
+
 def resolve_inputs(inputs: Sequence[str | os.PathLike[str] | InputFile]) -> list[InputFile]:
     """Inputs as :class:`InputFile`: a ``.json`` path is a fileset, anything else one file; each file once."""
     if not inputs:
@@ -195,7 +201,7 @@ def resolve_inputs(inputs: Sequence[str | os.PathLike[str] | InputFile]) -> list
     for item in inputs:
         if isinstance(item, InputFile):
             files.append(item)
-        elif os.fspath(item).lower().endswith(".json") and not is_remote(os.fspath(item)):
+        elif is_fileset(item):
             files.extend(read_fileset(item))
         else:
             files.append(InputFile(os.fspath(item)))

@@ -11,7 +11,9 @@ run whose data changes gets a new run id.
 
 Inputs outside the study folder (``data.events``, ``data.jets``, ``data.reference``) are
 identified by their absolute path (a study can be planned before they exist): use a new path
-or output folder when their contents change.
+or output folder when their contents change. ``data.events`` may also name ``root://`` and
+``https://`` URLs (identified by the URL) and coffea fileset JSONs (identified by the files,
+trees, datasets and metadata they list, so a copy of the fileset elsewhere is the same data).
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ def _hash(obj: Any) -> str:
 
 
 def _file_identity(path: str) -> dict[str, Any]:
+    from hepscale.jets.inputs import is_fileset, is_remote, read_fileset
+
+    if is_remote(path):
+        return {"path": path}
+    if is_fileset(path) and Path(path).is_file():
+        return {"fileset": [[f.path if is_remote(f.path) else str(Path(f.path).resolve()), f.tree, f.dataset,
+                             f.metadata] for f in read_fileset(path)]}
     return {"path": str(Path(path).resolve())}
 
 

@@ -88,6 +88,7 @@ def write_study_files(study: StudyConfig, study_dir: Path, runs: Sequence[Run]) 
 
     from hepscale._io import atomic_write_json
     from hepscale._version import code_version
+    from hepscale.jets.inputs import is_remote
 
     study_dir.mkdir(parents=True, exist_ok=True)
     src = Path(study.train.config)
@@ -98,7 +99,7 @@ def write_study_files(study: StudyConfig, study_dir: Path, runs: Sequence[Run]) 
     copy["output"] = "."
     copy["train"]["config"] = TRAIN_YAML
     d = copy["data"]
-    d["events"] = [str(Path(p).resolve()) for p in d["events"]]
+    d["events"] = [p if is_remote(p) else str(Path(p).resolve()) for p in d["events"]]  # URLs as given
     for key in ("jets", "reference"):
         if d[key]:
             d[key] = str(Path(d[key]).resolve())

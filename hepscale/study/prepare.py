@@ -92,6 +92,7 @@ def _prepare_jets(study: StudyConfig, root: Path, key: str, *, jobs: int, client
     """Generate (or take) the events and process them into ``data/jets`` unless up to date."""
     from hepscale.events.pythia import already_generated, generate
     from hepscale.jets.config import JetProcessorConfig
+    from hepscale.jets.inputs import is_remote
     from hepscale.jets.processing import process_files
 
     d = study.data
@@ -101,7 +102,7 @@ def _prepare_jets(study: StudyConfig, root: Path, key: str, *, jobs: int, client
         logger.info("jets: up to date (%s)", jets_dir)
         return
     if d.generate is not None:
-        inputs = []
+        inputs: list[Any] = []
         for cfg in generator_configs(study):
             path = root / "data" / "events" / f"{cfg.process}.root"
             if already_generated(path, cfg):
@@ -110,8 +111,8 @@ def _prepare_jets(study: StudyConfig, root: Path, key: str, *, jobs: int, client
                 generate(cfg, path, jobs=jobs, progress=progress)
             inputs.append(path)
     else:
-        inputs = [Path(p) for p in d.events]
-        missing = [str(p) for p in inputs if not p.is_file()]
+        inputs = list(d.events)  # files, root:// or https:// URLs, coffea fileset JSONs
+        missing = [p for p in inputs if not is_remote(p) and not Path(p).is_file()]
         if missing:
             raise StudyError(f"study {study.name}: data.events: file(s) {', '.join(missing)} do not exist")
     if processor_factory is None:
