@@ -18,6 +18,10 @@ profile) checkpoints and exits with 85 at the first step boundary after M minute
 spools the checkpoint and restarts the job, which resumes. The interval is not part of the run's
 config (nor of its id): the same run may checkpoint at other times elsewhere.
 
+Threads: ``--threads N`` sets torch's CPU threads (default: torch's own, one per core, or
+``OMP_NUM_THREADS``); the thread count is not part of the run's config, but it can change the
+last bits of a CPU run.
+
 Multi-GPU: ``torchrun --nproc-per-node G -m hepscale.train CONFIG --output RUNDIR`` (DDP, NCCL on
 CUDA, gloo on CPU).
 
@@ -50,6 +54,16 @@ def _minutes(text: str) -> float:
     return value
 
 
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 thread, got {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``hepscale train CONFIG [key=value ...] --output RUNDIR [--resume]``; see the module docstring."""
     parser = argparse.ArgumentParser(
@@ -64,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checkpoint-exit-minutes", type=_minutes, default=None, metavar="M",
                         help=f"checkpoint and exit with 85 after M minutes (HTCondor self-checkpointing; default: "
                         f"${CHECKPOINT_EXIT_ENV} when set, else never)")
+    parser.add_argument("--threads", type=_threads, default=None, metavar="N",
+                        help="torch CPU threads (default: torch's, one per core, or $OMP_NUM_THREADS)")
     args = parser.parse_intermixed_args(argv)
     if args.checkpoint_exit_minutes is None and os.environ.get(CHECKPOINT_EXIT_ENV, "").strip():
         try:
@@ -77,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hepscale.train.loop import train
 
         cfg = load_run_config(args.config, args.overrides)
+        if args.threads is not None:
+            import torch
+
+            torch.set_num_threads(args.threads)
         exit_s = None if args.checkpoint_exit_minutes is None else 60.0 * args.checkpoint_exit_minutes
         return train(cfg, args.output, resume=args.resume, progress=None, checkpoint_exit_s=exit_s)
 

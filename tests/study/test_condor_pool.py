@@ -1,11 +1,13 @@
 """A tiny study as an HTCondor DAG on a pool without a shared filesystem (tests/_condor_pool.py), with one
-training job evicted mid-run: it finishes with the runs table of the local executor.
+training job evicted mid-run: it finishes with the runs table of the local executor. The DAG's FINAL
+node alone: it collects the runs that finished when another failed for good.
 
 The site profile of the pool is written here: the software on the "workers" is this test's Python
 (``software.python`` = ``sys.executable``, whose environment has hepscale installed), no GPUs, and a
 checkpoint exit interval so short that every training execution checkpoints and exits with 85
-after one step, so that every restart comes from HTCondor's spool. It takes about three minutes on two cores
-(every job starts a Python, and numba compiles the observables in every evaluation job, as on a pool).
+after one step, so that every restart comes from HTCondor's spool. The module takes about a minute and a
+half on two cores (every job starts a Python, and numba compiles the observables in every evaluation job, as
+on a pool).
 """
 
 from __future__ import annotations
@@ -62,7 +64,6 @@ def local_study(tmp_path_factory: pytest.TempPathFactory, jets_file: Path) -> Pa
 
 
 def test_condor_dag_on_a_pool_matches_the_local_study(tmp_path: Path, jets_file: Path, local_study: Path) -> None:
-
     pool_study = write_study(tmp_path / "pool.yaml", _tiny(tmp_path / "pool study", jets_file))
     assert main(["condor", str(pool_study), "--site", str(_site(tmp_path / "site.yaml"))]) == 0
     folder = tmp_path / "pool study"

@@ -44,6 +44,19 @@ def test_sigterm_checkpoints_and_exits_85(tokens_dir: Path, tmp_path: Path) -> N
     assert load_checkpoint(run / "checkpoints" / "ckpt.pt")["step"] == step
 
 
+def test_threads_option(tokens_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    cfg_path = write_cfg(tmp_path / "cfg.yaml", tiny(tokens_dir, "budget.steps=2", "eval.every=2"))
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit) as stop:
+            main([str(cfg_path), "--output", str(tmp_path / "bad"), "--threads", bad])
+        assert stop.value.code == 2 and "--threads" in capsys.readouterr().err
+    assert torch.get_num_threads() == 1  # the tests' own setting
+    assert main([str(cfg_path), "--output", str(tmp_path / "run"), "--threads", "2"]) == 0
+    assert torch.get_num_threads() == 2 and (tmp_path / "run" / "result.json").is_file()
+
+
 # ---------------------------------------------------------------------------- errors
 def test_config_errors_via_cli(tokens_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg_path = write_cfg(tmp_path / "cfg.yaml", tiny(tokens_dir))
