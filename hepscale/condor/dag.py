@@ -119,8 +119,7 @@ def write_dag(
                 raise CondorError(f"edge must be 'all' or 'one-to-one', got {edge!r}")
             layer = previous.child_layer(**kwargs)
         for i, extra in enumerate(node_vars):
-            values = {"attempt": "$(RETRY)", **extra}
-            extra_lines.append(f"VARS {kind}:{i} " + " ".join(f'{k}="{_vars_value(v)}"' for k, v in values.items()))
+            extra_lines.append(_vars_line(f"{kind}:{i}", {"attempt": "$(RETRY)", **extra}))
         previous, previous_len = layer, len(jobs)
     final_text = None
     if final is not None:
@@ -132,10 +131,10 @@ def write_dag(
         scripts = {key: d.Script(executable=cmd[0], arguments=list(cmd[1:]))
                    for key, cmd in (("pre", final.pre), ("post", final.post)) if cmd}
         dag.final(name=final.kind, submit_description=htcondor2.Submit(final_desc), **scripts)
-        values = {"job_id": final.job.id, "args": condor_arguments(final.job.args), "attempt": "$(RETRY)"}
-        extra_lines.append(f"VARS {final.kind} " + " ".join(f'{k}="{_vars_value(v)}"' for k, v in values.items()))
+        extra_lines.append(_vars_line(final.kind, {"job_id": final.job.id, "args": condor_arguments(final.job.args),
+                                                   "attempt": "$(RETRY)"}))
     path = Path(d.write_dag(dag, out, dag_file_name=dag_name))
-    if final is not None and final_text is not None:  # the bindings write no submit file for a FINAL node
+    if final_text is not None:  # the bindings write no submit file for a FINAL node
         (out / f"{final.kind}.sub").write_text(final_text, encoding="utf-8")
     with open(path, "a", encoding="utf-8") as handle:
         handle.write("# the attempt ($(RETRY)) and further per-node values of the submit descriptions\n")
@@ -148,6 +147,11 @@ def write_dag(
 
 def _vars_value(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _vars_line(node: str, values: Mapping[str, str]) -> str:
+    """``VARS node key="value" ...`` with DAGMan's escapes."""
+    return f"VARS {node} " + " ".join(f'{k}="{_vars_value(v)}"' for k, v in values.items())
 
 
 def dag_submit_description(dag_file: str | os.PathLike[str], *, batch_name: str | None = None,

@@ -142,14 +142,7 @@ def _finish(args: argparse.Namespace) -> int:
     study = load_study(root / STUDY_YAML, ["data.process.config=null"])
     with study_lock(root):
         out = finish_study(root, job_commands(study, [])["fit"], fits=not args.no_fits)
-    table = out["table"]
-    print(f"runs table: {table['parquet']} and {table['csv']} ({table['rows']} rows)")
-    if out["summary"]:
-        print("\n" + out["summary"] + "\n")
-    for name, path in out["fits"].items():
-        print(f"fit {name}: {path}")
-    for path in out["figures"]:
-        print(f"figure: {path}")
+    _print_end(out)
     print(f"record: {root / FINISH_JSON}")
     return EXIT_FAILED if out["fits_failed"] and not args.fit_failures_ok else EXIT_OK
 
@@ -243,6 +236,12 @@ def print_summary(out: Mapping[str, Any]) -> None:
           f"{len(out['interrupted'])} interrupted")
     for f in out["failed"]:
         print(f"  FAILED {f['run_id']} ({f['kind']}); log: {f['log']}")
+    _print_end(out)
+    print(f"done in {out['seconds']:.0f} s")
+
+
+def _print_end(out: Mapping[str, Any]) -> None:
+    """The end of a study (:func:`hepscale.study.finish.finish_study`): runs table, summary, fits, figures."""
     if out["table"]:
         print(f"runs table: {out['table']['parquet']} and {out['table']['csv']} ({out['table']['rows']} rows)")
     if out.get("summary"):
@@ -251,7 +250,6 @@ def print_summary(out: Mapping[str, Any]) -> None:
         print(f"fit {name}: {path}")
     for path in out.get("figures", []):
         print(f"figure: {path}")
-    print(f"done in {out['seconds']:.0f} s")
 
 
 if __name__ == "__main__":
