@@ -22,14 +22,14 @@ and the reference step alternate single steps ``--interleave`` times (``interlea
 ratio of the median step times, the figure least affected by other load; it leaves out only the
 loop around the step: evaluation and checkpoint checks).
 
-Scoring: :func:`hepscale.tagging.score.score_jets` (the library function of ``hepscale score``)
+Scoring: :func:`hepscale.tasks.tagging.score.score_jets` (the library function of ``hepscale score``)
 on a parquet jet dataset with the run folder of the last training run, end to end: loading the
 checkpoint, reading the parquet file, checking labels, building the features
-(:func:`hepscale.tagging.features.build_inputs`), the batched forward passes (host arrays wrapped
+(:func:`hepscale.tasks.tagging.features.build_inputs`), the batched forward passes (host arrays wrapped
 into tensors each batch), softmax, and writing the scores table. The reference is a plain
 ``torch.no_grad`` loop of the same model at the same batch size over prebuilt tensors on the
 device. Besides the end-to-end ratio, the model stage alone
-(:func:`hepscale.tagging.score.score_inputs` on prebuilt inputs) is compared with the reference,
+(:func:`hepscale.tasks.tagging.score.score_inputs` on prebuilt inputs) is compared with the reference,
 and the stages of the scoring path are timed one by one (``stages_s_median``).
 
 Threads: the trainer does not call ``torch.set_num_threads`` (torch's default: one thread per
@@ -208,7 +208,7 @@ def reference_score(model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor,
 
 def framework_score(run_dir: Path, jets: Path, out: Path, *, n_jets: int, batch: int, device: str) -> float:
     """``hepscale score`` (its library function, end to end) of the ``n_jets`` jets of ``jets``; jets per second."""
-    from hepscale.tagging.score import score_jets
+    from hepscale.tasks.tagging.score import score_jets
 
     t0 = time.perf_counter()
     score_jets(run_dir, jets, out, batch=batch, device=device, progress=False)
@@ -220,8 +220,8 @@ def score_stages(run_dir: Path, jets_path: Path, *, batch: int, device: str) -> 
     import pandas as pd
 
     from hepscale.jets.dataset import read_jets
-    from hepscale.tagging.features import build_inputs
-    from hepscale.tagging.score import load_tagger, score_inputs
+    from hepscale.tasks.tagging.features import build_inputs
+    from hepscale.tasks.tagging.score import load_tagger, score_inputs
 
     t = [time.perf_counter()]
     model, cfg, ckpt = load_tagger(run_dir, device=device)
@@ -277,10 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("hepscale").setLevel(logging.ERROR)  # the tiny runs' metric warnings are not the point here
     from hepscale.jets.dataset import read_jets
     from hepscale.models.tagger_sizes import param_counts
-    from hepscale.tagging.data import prepare_tagging_data
-    from hepscale.tagging.features import FEATURE_SETS, build_inputs
-    from hepscale.tagging.score import load_tagger, score_inputs
-    from hepscale.train.classification import split_tensors, tagger_model_config
+    from hepscale.tasks.tagging.data import prepare_tagging_data
+    from hepscale.tasks.tagging.features import FEATURE_SETS, build_inputs
+    from hepscale.tasks.tagging.score import load_tagger, score_inputs
+    from hepscale.tasks.tagging.trainer import split_tensors, tagger_model_config
 
     use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     dev = torch.device("cuda" if use_cuda else "cpu")

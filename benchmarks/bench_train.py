@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from hepscale.models.gpt import n_params_non_embedding, size_config
     from hepscale.tokens.tokenizer import load_tokens
-    from hepscale.train.generation import JetBatcher
+    from hepscale.tasks.generation.trainer import JetBatcher
 
     dev = torch.device("cuda" if (args.device == "auto" and torch.cuda.is_available()) or args.device == "cuda" else "cpu")
     if dev.type == "cuda":

@@ -49,7 +49,7 @@ _EXPORTS = {
     "RunResult": "hepscale.runs.result",
     "gather_runs": "hepscale.runs.table",
     "read_runs_table": "hepscale.runs.table",
-    "evaluate_run": "hepscale.metrics.evaluate",
+    "evaluate_run": "hepscale.tasks.generation.evaluate",
     "load_study": "hepscale.study",
     "run_study": "hepscale.study",
 }

@@ -1,9 +1,10 @@
 """``hepscale evaluate``: SWD (with bootstrap and floor) and per-observable distances of a run's
-samples; for a tagger run (``task: classification``), the ROC, AUC and background rejections on
+samples; for a tagger run (``task: tagging``), the ROC, AUC and background rejections on
 its test split (or on ``--jets``).
 
-See :mod:`hepscale.metrics.evaluate` (library: :func:`~hepscale.metrics.evaluate.evaluate_run`)
-and :mod:`hepscale.tagging.evaluate` (:func:`~hepscale.tagging.evaluate.evaluate_tagger_run`).
+The run's task evaluates it (:meth:`hepscale.tasks.spec.TaskSpec.evaluate_command`): see
+:mod:`hepscale.tasks.generation.evaluate` (:func:`~hepscale.tasks.generation.evaluate.evaluate_run`)
+and :mod:`hepscale.tasks.tagging.evaluate` (:func:`~hepscale.tasks.tagging.evaluate.evaluate_tagger_run`).
 """
 
 from __future__ import annotations
@@ -81,49 +82,12 @@ def _device(value: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hepscale.metrics.evaluate import evaluate_run
-    from hepscale.tagging.evaluate import evaluate_tagger_run, is_tagger_run
+    from hepscale.tasks import task_spec
+    from hepscale.tasks.spec import run_folder_task
 
-    device = _device(args.device)
-    if is_tagger_run(args.target):
-        record, written = evaluate_tagger_run(
-            args.target, jets=args.jets, bootstraps=args.bootstraps, seed=args.seed, figures=not args.no_figures,
-            label=args.label, com=args.com, device=device, progress=args.verbose)
-        for name, m in record["metrics"].items():
-            r50, r30 = m["rejection"].get("0.5"), m["rejection"].get("0.3")
-            print(f"{name} vs {record['classes'][0]} ({m['n_signal']} + {m['n_background']} jets of {record['jets']}): "
-                  f"AUC {m['auc']:.4f}, rejection at 50% {r50 if r50 is None else f'{r50:.4g}'}, "
-                  f"at 30% {r30 if r30 is None else f'{r30:.4g}'}")
-        print(f"written: {written}")
-        return 0
-    if args.reference is None:
-        raise ValueError("--reference: a reference jet dataset is required to evaluate generated jets")
-
-    names = [n.strip() for n in args.observables.split(",") if n.strip()]
-    record, written = evaluate_run(
-        args.target, args.reference, observables=names, n_jets=args.n, n_bootstraps=args.bootstraps,
-        n_projections=args.projections, p=args.p, seed=args.seed, floor=not args.no_floor,
-        figures=not args.no_figures, output=args.output, drop_nonfinite=args.drop_nonfinite, jetnet=args.jetnet,
-        label=args.label, com=args.com, resolution="raw" if args.raw_reference else "model",
-    )
-    s = record["swd"]
-    floor = "" if s["floor_mean"] is None else f"  floor {s['floor_mean']:.4g} +- {s['floor_std']:.2g}"
-    where = "reference at the model's resolution" if record.get("reference_resolution") == "model" else "reference"
-    print(f"SWD ({', '.join(names)}; {s['n_bootstraps']} x {s['n_jets']} jets; {where}): "
-          f"{s['mean']:.4g} +- {s['std']:.2g}{floor}")
-    if "tokenization" in record:
-        t = record["tokenization"]
-        print(f"tokenization distance SWD(decoded real, real): {t['mean']:.4g} +- {t['std']:.2g}  "
-              f"raw floor {t['raw_floor_mean']:.4g} +- {t['raw_floor_std']:.2g}")
-    for name, w in s["per_observable"].items():
-        fl = "" if w["floor_mean"] is None else f"  floor {w['floor_mean']:.4g}"
-        print(f"  W_{s['p']:g}({name}) = {w['mean']:.4g} +- {w['std']:.2g}{fl}")
-    if "jetnet" in record:
-        for key, val in record["jetnet"].items():
-            if isinstance(val, dict) and "value" in val:
-                print(f"  {key} = {val['value']:.4g} +- {val['error']:.2g}")
-    print(f"written: {written}")
-    return 0
+    args.device = _device(args.device)
+    spec = run_folder_task(args.target) or task_spec()  # a jet dataset: generated jets
+    return spec.evaluate_command(args)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import numpy as np
 
 from hepscale.cli import configure_logging, run_tool
 from hepscale.resources import project_file
+from hepscale.tasks import DEFAULT_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -111,18 +112,23 @@ def run_quickstart(
     }
 
 
-#: the studies the quickstart runs (``--study``), relative to the project root
-QUICKSTART_STUDIES: dict[str, Path] = {
-    "generation": Path("configs") / "studies" / "generation_phase1_cpu.yaml",
-    "tagging": Path("configs") / "studies" / "tagging_cpu.yaml",
-}
-#: the default study of the quickstart
-QUICKSTART_STUDY = QUICKSTART_STUDIES["generation"]
+def quickstart_studies() -> dict[str, Path]:
+    """The studies the quickstart runs (``--study``): each registered task's quickstart study
+    (:attr:`hepscale.tasks.spec.TaskSpec.quickstart`), relative to the project root."""
+    from hepscale.tasks import all_specs
+
+    return {name: spec.quickstart for name, spec in all_specs().items() if spec.quickstart is not None}
+
+
+#: the studies of the built-in tasks (see :func:`quickstart_studies`)
+QUICKSTART_STUDIES: dict[str, Path] = quickstart_studies()
+#: the default study of the quickstart: the default task's
+QUICKSTART_STUDY = QUICKSTART_STUDIES[DEFAULT_TASK]
 
 
 def run_quickstart_study(
     output: Path, *, processor_factory: Callable[[], Any], jobs: int = 2, progress: bool = True,
-    study: str = "generation",
+    study: str = DEFAULT_TASK,
 ) -> dict[str, Any]:
     """Run a CPU study (a key of :data:`QUICKSTART_STUDIES`) into ``output``; returns
     :func:`hepscale.study.run_study`'s record.
@@ -132,9 +138,10 @@ def run_quickstart_study(
     """
     from hepscale.study import load_study, run_study
 
-    if study not in QUICKSTART_STUDIES:
-        raise ValueError(f"unknown quickstart study {study!r}; expected one of {', '.join(QUICKSTART_STUDIES)}")
-    config = load_study(project_file(QUICKSTART_STUDIES[study]))
+    studies = quickstart_studies()
+    if study not in studies:
+        raise ValueError(f"unknown quickstart study {study!r}; expected one of {', '.join(studies)}")
+    config = load_study(project_file(studies[study]))
     train_config = project_file(config.train.config)
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, config=str(train_config)))
     return run_study(config, jobs=jobs, progress=progress, output=output, processor_factory=processor_factory)
@@ -143,7 +150,7 @@ def run_quickstart_study(
 def main(argv: Sequence[str] | None = None) -> int:
     """``hepscale quickstart``: a CPU study (generation or tagging), or with ``--jets-only`` the jet data path."""
     parser = argparse.ArgumentParser(prog="hepscale quickstart", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--study", choices=tuple(QUICKSTART_STUDIES), default="generation",
+    parser.add_argument("--study", choices=tuple(quickstart_studies()), default=DEFAULT_TASK,
                         help="which study: generation (jet generation, about 15 min) or tagging (top vs QCD "
                              "tagging, under 10 min); default generation")
     parser.add_argument("--output", type=Path, default=None,
@@ -170,7 +177,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.jets_only:
         from hepscale.study import print_summary
 
-        default = "hepscale-output/quickstart" + ("" if args.study == "generation" else f"-{args.study}")
+        default = "hepscale-output/quickstart" + ("" if args.study == DEFAULT_TASK else f"-{args.study}")
         out = run_quickstart_study(args.output or Path(default), processor_factory=JetProcessor,
                                    jobs=args.jobs, progress=not args.no_progress, study=args.study)
         print_summary(out)

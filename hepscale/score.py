@@ -1,5 +1,5 @@
 """``hepscale score``: per-jet class probabilities of a jet dataset from a trained tagger run
-(:mod:`hepscale.tagging.score`)."""
+(:mod:`hepscale.tasks.tagging.score`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="hepscale score",
         description="Score every jet of a jet dataset with a trained tagger: one probability column per class "
         "(named after the classes), the dataset's label kept.")
-    parser.add_argument("run_dir", help="tagger run folder (config.yaml with task: classification, checkpoints/ckpt.pt)")
+    parser.add_argument("run_dir", help="tagger run folder (config.yaml with task: tagging, checkpoints/ckpt.pt)")
     parser.add_argument("jets", help="jet dataset (parquet, from hepscale process or hepscale convert)")
     parser.add_argument("--output", required=True, help="scores table (parquet)")
     parser.add_argument("--batch", type=int, default=None,
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         from hepscale.devices import resolve_device
-        from hepscale.tagging.score import score_jets
+        from hepscale.tasks.tagging.score import score_jets
 
         device = resolve_device(args.device)  # an unusable --device fails (exit 2) before any file is read
         batch = args.batch if args.batch is not None else (256 if device.type == "cpu" else 1024)

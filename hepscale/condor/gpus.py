@@ -19,29 +19,21 @@ _MIB = 1024 * 1024
 
 
 def model_shape(cfg: Any) -> tuple[int, int, int]:
-    """``(n_layer, n_head, d_model)`` of a run config (a size of the generation or tagger table,
-    or ``custom`` with the shape set); tagger layers include the class-attention blocks."""
-    m = cfg.model
-    if getattr(cfg, "task", "generation") == "classification":
-        from hepscale.models.tagger_sizes import tagger_sizes
+    """``(n_layer, n_head, d_model)`` of a run config, as its task counts them
+    (:meth:`hepscale.tasks.spec.TaskSpec.model_shape`: a tagger's layers include the
+    class-attention blocks)."""
+    from hepscale.tasks import DEFAULT_TASK, task_spec
 
-        row = tagger_sizes().get(m.size, {})
-        extra = int(row.get("n_class_layer", 2))
-    else:
-        from hepscale.models.sizes import model_sizes
-
-        row = model_sizes().get(m.size, {})
-        extra = 0
-    n_layer = m.n_layer if m.n_layer is not None else int(row["n_layer"])
-    n_head = m.n_head if m.n_head is not None else int(row["n_head"])
-    d_model = m.d_model if m.d_model is not None else int(row["d_model"])
-    return n_layer + extra, n_head, d_model
+    return task_spec(getattr(cfg, "task", DEFAULT_TASK)).model_shape(cfg)
 
 
 def gpu_memory_mb(cfg: Any, *, minimum: int = 0) -> int:
     """``gpus_minimum_memory`` (MB) for training the run ``cfg`` on one GPU (see the module docstring)."""
-    n_layer, n_head, d = model_shape(cfg)
-    seq = int(getattr(cfg.data, "seq_len", None) or getattr(cfg.data, "max_particles"))
+    from hepscale.tasks import DEFAULT_TASK, task_spec
+
+    spec = task_spec(getattr(cfg, "task", DEFAULT_TASK))
+    n_layer, n_head, d = spec.model_shape(cfg)
+    seq = spec.seq_len(cfg)
     micro = math.ceil(cfg.data.batch_size / max(int(getattr(cfg.data, "grad_accum", 1)), 1))
     params = 1.5 * 12 * n_layer * d * d
     state = 16 * params

@@ -54,7 +54,8 @@ def _name(slug: str, path: str) -> str:
 
 def external_inputs(study: Any, *, prepare: bool = True) -> list[ExternalInput]:
     """The study's inputs from outside its folder: those of the prepare job (``prepare``) and
-    the SWD reference of the evaluation jobs (``data.reference``)."""
+    those of its task's jobs after training (e.g. the SWD reference ``data.reference``,
+    :meth:`hepscale.tasks.spec.TaskSpec.external_inputs`)."""
     d = study.data
     out = []
     if prepare:
@@ -73,8 +74,7 @@ def external_inputs(study: Any, *, prepare: bool = True) -> list[ExternalInput]:
         elif d.process.config and d.events:
             out.append(ExternalInput("data.process.config", str(Path(d.process.config).resolve()),
                                      _name("process", d.process.config)))
-    if d.reference and study.task == "generation":
-        out.append(ExternalInput("data.reference", str(Path(d.reference).resolve()), _name("reference", d.reference)))
+    out += [ExternalInput(f.key, f.path, _name(f.slug, f.path)) for f in study.spec.external_inputs(study)]
     return out
 
 
@@ -113,8 +113,9 @@ def _with_paths(study: Any, paths: dict[str, str]) -> Any:
     d = study.data
     events = [paths.get(f"data.events[{i}]", p) for i, p in enumerate(d.events)]
     process = dataclasses.replace(d.process, config=paths.get("data.process.config", d.process.config))
-    data = dataclasses.replace(d, events=events, jets=paths.get("data.jets", d.jets),
-                               reference=paths.get("data.reference", d.reference), process=process)
+    files = {key.split(".", 1)[1]: path for key, path in paths.items()  # data.jets, the task's (data.reference)
+             if key.count(".") == 1 and key.startswith("data.") and "[" not in key}
+    data = dataclasses.replace(d, events=events, process=process, **files)
     return dataclasses.replace(study, data=data)
 
 
@@ -149,9 +150,11 @@ def node_studies(study_file: str | os.PathLike[str], overrides: list[str]) -> tu
 def _study_unchecked(study_file: str | os.PathLike[str], overrides: list[str]) -> Any:
     """The study as written (unvalidated: its external files are not here)."""
     from hepscale.config import load_config
-    from hepscale.study.config import StudyConfig
+    from hepscale.study.config import study_task
+    from hepscale.tasks import task_spec
 
-    return load_config(StudyConfig, study_file, overrides=list(overrides))
+    spec = task_spec(study_task(study_file, overrides))
+    return load_config(spec.study_class(), study_file, overrides=[*overrides, f"task={spec.name}"])
 
 
 def _overrides(inputs: list[ExternalInput], events: list[str]) -> list[str]:
@@ -162,8 +165,7 @@ def _overrides(inputs: list[ExternalInput], events: list[str]) -> list[str]:
         out = [f"data.events={json.dumps(names)}"]
     else:
         out = []
-    return out + [f"{key}={copies[key]}" for key in ("data.jets", "data.process.config", "data.reference")
-                  if key in copies]
+    return out + [f"{key}={name}" for key, name in copies.items() if not key.startswith("data.events[")]
 
 
 def rename_prepared(root: Path, local: Any, identity: Any) -> dict[str, str]:
@@ -175,7 +177,7 @@ def rename_prepared(root: Path, local: Any, identity: Any) -> dict[str, str]:
     keys_l, keys_i = data_keys(local), data_keys(identity)
     paths_l, paths_i = data_paths(local), data_paths(identity)
     renamed = {}
-    for what in ("tokens", "tagging", "reference"):
+    for what in (k for k in paths_i if k != "jets"):  # what the task prepares from the jets
         old, new = paths_l.get(what), paths_i.get(what)
         if old and new and old != new and not Path(old).is_absolute() and (root / old).exists():
             target = root / new
@@ -184,7 +186,7 @@ def rename_prepared(root: Path, local: Any, identity: Any) -> dict[str, str]:
             (root / old).rename(target)
             renamed[old] = new
     stamps = [(root / Path(JETS_FILE).parent / STAMP, keys_l["jets"], keys_i["jets"])]
-    for what in ("tokens", "tagging"):
+    for what in (k for k in keys_i if k != "jets"):
         if what in paths_i:
             stamps.append((root / paths_i[what] / STAMP, keys_l[what], keys_i[what]))
     for stamp, old_key, new_key in stamps:

@@ -5,14 +5,12 @@
 - :mod:`~hepscale.metrics.jetnet`: the JetNet metrics (W1 of mass, particle features and EFPs,
   FPD, KPD);
 - :mod:`~hepscale.metrics.tagging`: ROC curves, AUC and background rejection of taggers;
-- :mod:`~hepscale.metrics.resolution`: real jets at a generative model's resolution (encoded and
-  decoded with its tokenizer), the like-with-like reference of the SWD;
-- :mod:`~hepscale.metrics.evaluate`: the metrics of a run or a sample file against a reference
-  jet dataset (the library of ``hepscale evaluate``).
+
+Pure metrics only: evaluating a run folder (reading its files, drawing its figures) belongs to
+its task (:mod:`hepscale.tasks.generation.evaluate`, :mod:`hepscale.tasks.tagging.evaluate`).
 
 The public names below are imported from their module when first used, so that
-``import hepscale.metrics`` loads neither numba nor the jet dataset readers. The function
-``evaluate.evaluate`` is not re-exported: ``hepscale.metrics.evaluate`` is the module.
+``import hepscale.metrics`` loads neither numba nor the jet dataset readers.
 """
 
 from __future__ import annotations
@@ -49,7 +47,6 @@ _EXPORTS = {
     "binary_metrics": "hepscale.metrics.tagging",
     "one_vs_qcd_metrics": "hepscale.metrics.tagging",
     "roc_curve": "hepscale.metrics.tagging",
-    "evaluate_run": "hepscale.metrics.evaluate",
 }
 
 __all__ = sorted(_EXPORTS)

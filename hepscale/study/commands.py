@@ -5,19 +5,16 @@
 study folder and the HTCondor DAG (:mod:`hepscale.study.dag`) runs them through
 ``condor/hepscale_job.sh``, so a study runs identically on a laptop and on the grid.
 
-A generation run has the jobs train -> sample -> evaluate (the SWD against the reference); a
-tagging run train -> evaluate, where the trainer has already scored the test split (AUC,
-background rejections in ``result.json``) and the evaluation draws the run's ROC, so it runs
-only with ``evaluation.figures``.
+A run has the job train, then the jobs its task runs after training
+(:meth:`hepscale.tasks.spec.TaskSpec.job_commands`: a generation run sample -> evaluate, the SWD
+against the reference; a tagging run evaluate, its ROC figure, only with ``evaluation.figures``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hepscale.runs.folder import RunFolder
 from hepscale.study.config import StudyConfig
-from hepscale.study.data import data_paths
 from hepscale.study.fits import fit_args
 from hepscale.study.folder import STUDY_YAML, TRAIN_YAML
 from hepscale.study.grid import Run
@@ -32,8 +29,7 @@ def job_commands(study: StudyConfig, runs: Sequence[Run]) -> dict[str, list[tupl
     """The ``hepscale`` arguments of every job, by kind, as ``(job id, args)``.
 
     Arguments are relative to the study folder. Kinds (:data:`JOB_KINDS`): ``prepare``,
-    ``train``, ``sample`` (generation, with evaluation enabled), ``evaluate`` (with evaluation
-    enabled; tagging: and figures), ``finish`` (collect the runs table, run the fits, write the
+    ``train``, the task's kinds after training (e.g. ``sample``, ``evaluate``), ``finish`` (collect the runs table, run the fits, write the
     summary and figures: :func:`hepscale.study.finish.finish_study`) and ``fit`` (the fits that
     ``finish`` runs). The job id of a run's jobs is its run id. The local executor and the
     HTCondor DAG both run exactly these.
@@ -46,21 +42,9 @@ def job_commands(study: StudyConfig, runs: Sequence[Run]) -> dict[str, list[tupl
         "prepare": [("prepare", ["study", "prepare", STUDY_YAML])],
         "train": [(r.run_id, ["train", TRAIN_YAML, *r.overrides, "--output", r.folder, "--resume"]) for r in runs],
     }
-    if study.task == "tagging":
-        if e.enabled and e.figures:
-            out["evaluate"] = [(r.run_id, ["evaluate", r.folder, "--bootstraps", str(e.bootstraps), "--seed",
-                                           str(e.seed), "--label", label]) for r in runs]
-    elif e.enabled:
-        reference = data_paths(study)["reference"]
-        out["sample"] = [(r.run_id, ["sample", r.folder, "--n", str(e.samples), "--output",
-                                     f"{r.folder}/{RunFolder.SAMPLES}", "--seed", str(e.seed), "--batch", str(e.batch)])
-                         for r in runs]
-        out["evaluate"] = [(r.run_id, ["evaluate", r.folder, "--reference", reference, "--n", str(e.n),
-                                       "--bootstraps", str(e.bootstraps), "--projections", str(e.projections),
-                                       "--seed", str(e.seed), "--label", label] + ([] if e.floor else ["--no-floor"])
-                            + ([] if e.figures else ["--no-figures"])) for r in runs]
+    out.update(study.spec.job_commands(study, runs, label))
     out["finish"] = [("finish", ["study", "finish", "."])]
-    # a proxy fit of a generation study needs the SWD of the evaluation; a tagger's metrics come with training
+    # a fit of metrics that only the evaluation writes (a generation study's SWD) needs it enabled
     out["fit"] = [(f.name, ["fit", *fit_args(study, f)]) for f in study.fit.fits or []
-                  if e.enabled or f.law != "proxy" or study.task == "tagging"]
+                  if e.enabled or not study.spec.fit_needs_evaluation(f)]
     return out

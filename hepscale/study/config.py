@@ -1,40 +1,42 @@
 """The study YAML: :class:`StudyConfig`, its sections, and :func:`load_study` with validation.
 
-A study YAML (see ``configs/studies/``) has a ``task`` (``generation``, the default, or
-``tagging``), names the data (the embedded generator, existing ROOT files, or an existing jet
-dataset), a base training config with shared overrides, a grid (model sizes with a learning
-rate per size; step, data, epoch or compute budgets; unique-data budgets; seeds; for tagging
-also input feature sets and particle multiplicities), and the evaluation and fit settings.
-Relative paths in it are relative to the working directory.
+A study YAML (see ``configs/studies/``) has a ``task`` (a registered task, :mod:`hepscale.tasks`:
+``generation``, the default, or ``tagging``), names the data (the embedded generator, existing
+ROOT files, or an existing jet dataset), a base training config with shared overrides, a grid
+(model sizes with a learning rate per size; step, data, epoch or compute budgets; unique-data
+budgets; seeds; and the task's own axes), and the evaluation and fit settings. Relative paths in
+it are relative to the working directory.
 
-The two tasks differ in a few keys (:data:`TASK_KEYS`): a generation study tokenizes its jets
-(``data.tokenizer``), counts tokens (``grid.tokens``, ``grid.unique_tokens``,
-``grid.max_tokens``) and names GPT sizes of ``configs/models.yaml``; a tagging study splits its
-jets into classes (``data.tagging``), counts jets (``grid.jets``, ``grid.unique_jets``,
-``grid.max_jets``), has the axes ``grid.features`` and ``grid.max_particles``, and names tagger
-sizes of ``configs/taggers.yaml`` (see :mod:`hepscale.study.tagging`).
+The study is a tagged union on ``task``: each task's spec
+(:meth:`hepscale.tasks.spec.TaskSpec.study_class`) gives a :class:`StudyConfig` whose ``grid``
+and ``data`` sections are its own (:class:`GridSection` and :class:`DataSection` with the task's
+keys: a generation study counts tokens, ``grid.tokens``, and tokenizes its jets,
+``data.tokenizer``; a tagging study counts jets, ``grid.jets``, and splits them into classes,
+``data.tagging``). A key of another task's sections is refused, naming the key to use instead.
 
 :func:`load_study` checks everything it can before a run starts, and every error names the
-file and the field: the data source, the tokenizer section (as
-:class:`hepscale.tokens.tokenizer.TokenizerConfig`) or the tagging section, the processor
-config YAML (as :class:`hepscale.jets.config.JetProcessorConfig`), the base training config
-with the shared and per-size overrides (as :class:`hepscale.train.config.TrainConfig`, or
-:class:`hepscale.train.tagger_config.TaggerTrainConfig` for tagging), the grid, the input
-feature sets against what the data source has, the evaluation and the fit specs.
+file and the field: the data source, the task's sections, the processor config YAML (as
+:class:`hepscale.jets.config.JetProcessorConfig`), the base training config with the shared and
+per-size overrides (as the task's training config), the grid, the evaluation and the fit specs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from hepscale.config import ConfigError, from_dict, load_config
+from hepscale.config import ConfigError, load_config
 from hepscale.errors import HepscaleError
+from hepscale.tasks import DEFAULT_TASK
+
+if TYPE_CHECKING:
+    from hepscale.tasks.spec import TaskSpec
 
 __all__ = [
     "StudyError",
@@ -48,54 +50,11 @@ __all__ = [
     "FitSpec",
     "FitSection",
     "PlanSection",
-    "TaggingSection",
-    "TaskKeys",
-    "TASKS",
-    "TASK_KEYS",
-    "BUDGET_KEYS",
-    "budget_keys",
-    "default_fits",
+    "study_task",
     "load_study",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: the tasks of a study (``task`` key)
-TASKS = ("generation", "tagging")
-
-
-@dataclass(frozen=True)
-class TaskKeys:
-    """The keys in which the tasks differ: ``data`` the grid key of D (and the training config's
-    budget key), ``unique`` the grid key of U, ``largest`` the grid key that caps D, ``unique_field``
-    and ``dataset_field`` the training config's fields of U and of the prepared data, ``table``
-    the size table, ``task`` the training config's ``task``."""
-
-    data: str
-    unique: str
-    largest: str
-    unique_field: str
-    dataset_field: str
-    table: str
-    task: str
-
-
-#: the keys of each study task
-TASK_KEYS = {
-    "generation": TaskKeys("tokens", "unique_tokens", "max_tokens", "data.unique_tokens", "data.tokens",
-                           "models.yaml", "generation"),
-    "tagging": TaskKeys("jets", "unique_jets", "max_jets", "data.unique_jets", "data.dataset", "taggers.yaml",
-                        "classification"),
-}
-
-#: budget keys of ``grid`` of a generation study, in the order they are looked up (:func:`budget_keys`)
-BUDGET_KEYS = ("steps", "tokens", "epochs", "flops")
-
-
-def budget_keys(task: str) -> tuple[str, str, str, str]:
-    """The budget keys of ``grid`` for ``task``, in the order they are looked up: ``steps``, D
-    (``tokens`` or ``jets``), ``epochs``, ``flops``."""
-    return ("steps", TASK_KEYS[task].data, "epochs", "flops")
 
 _NAME = r"[A-Za-z0-9_.+-]+"
 
@@ -129,33 +88,15 @@ class ProcessSection:
 
 
 @dataclass
-class TaggingSection:
-    """The tagging dataset of a tagging study (:func:`hepscale.tagging.data.prepare_tagging_data`):
-    ``classes`` (truth-label names of :data:`hepscale.jets.dataset.LABELS`, the background class
-    first, e.g. ``[QCD, Tbqq]``), the train/validation/test ``fractions``, the split ``seed`` and
-    ``balance`` (as many jets of each class)."""
-
-    classes: list[str] = field(default_factory=lambda: ["QCD", "Tbqq"])
-    fractions: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
-    seed: int = 1
-    balance: bool = True
-
-
-@dataclass
 class DataSection:
     """Exactly one source: ``generate`` (embedded generator), ``events`` (ROOT files to
-    process) or ``jets`` (an existing jet dataset). Generation: ``tokenizer``, fields of
-    :class:`hepscale.tokens.tokenizer.TokenizerConfig` (None: the defaults), and ``reference``,
-    the jet dataset of the SWD (None: the validation jets of the token split). Tagging:
-    ``tagging`` (:class:`TaggingSection`, None: its defaults)."""
+    process) or ``jets`` (an existing jet dataset); each task's data section adds the settings of
+    the data it prepares from the jets."""
 
     generate: GenerateSection | None = None
     events: list[str] = field(default_factory=list)
     jets: str | None = None
     process: ProcessSection = field(default_factory=ProcessSection)
-    tokenizer: dict[str, Any] | None = None
-    reference: str | None = None
-    tagging: TaggingSection | None = None
 
 
 @dataclass
@@ -168,36 +109,26 @@ class TrainSection:
 
 @dataclass
 class GridSection:
-    """The runs: every combination of ``models`` x budgets x ``unique_tokens`` x ``seeds``
-    (tagging: ``models`` x ``features`` x ``max_particles`` x budgets x ``unique_jets`` x ``seeds``).
+    """The runs: every combination of ``models`` x the task's axes x budgets x unique-data
+    budgets x ``seeds``; each task's grid section adds its D, U and D-cap keys and its axes.
 
-    Budgets, exactly one of: ``steps``; ``tokens`` (D; tagging: ``jets``); ``epochs`` (D =
-    epochs x U, needs ``unique_tokens``, tagging ``unique_jets``); ``flops`` (C, isoFLOP: every
-    model at every budget). ``max_tokens`` (tagging: ``max_jets``): grid points whose data budget
-    D exceeds it are left out (e.g. many epochs only on the small sets). ``lr``: learning rate per
-    model size (sizes not listed keep the base config's). ``model_overrides``: further
-    ``key=value`` overrides per size (e.g. a batch size). Both may list sizes outside ``models``
-    (a table shared by studies, narrowed with ``grid.models=[Pico]``): those entries are ignored,
-    as long as every size of ``models`` has its own learning rate when ``lr`` lists such sizes.
-    Tagging only: ``features`` (input feature sets, None: the base config's) and
-    ``max_particles`` (particles per jet P, None: the base config's).
+    Budgets, exactly one of: ``steps``; D (the task's key, e.g. ``tokens``); ``epochs`` (D =
+    epochs x U, needs explicit U); ``flops`` (C, isoFLOP: every model at every budget). The D cap
+    (e.g. ``max_tokens``): grid points whose data budget D exceeds it are left out (e.g. many
+    epochs only on the small sets). ``lr``: learning rate per model size (sizes not listed keep
+    the base config's). ``model_overrides``: further ``key=value`` overrides per size (e.g. a
+    batch size). Both may list sizes outside ``models`` (a table shared by studies, narrowed with
+    ``grid.models=[Pico]``): those entries are ignored, as long as every size of ``models`` has
+    its own learning rate when ``lr`` lists such sizes.
     """
 
     models: list[str] = field(default_factory=lambda: ["Pico"])
     lr: dict[str, float] = field(default_factory=dict)
     steps: list[int] | None = None
-    tokens: list[int] | None = None
     epochs: list[float] | None = None
     flops: list[float] | None = None
-    unique_tokens: list[int | None] = field(default_factory=lambda: [None])
     seeds: list[int] = field(default_factory=list)
-    max_tokens: int | None = None
     model_overrides: dict[str, list[str]] = field(default_factory=dict)
-    jets: list[int] | None = None
-    unique_jets: list[int | None] = field(default_factory=lambda: [None])
-    max_jets: int | None = None
-    features: list[str] | None = None
-    max_particles: list[int] | None = None
 
 
 @dataclass
@@ -232,19 +163,10 @@ class FitSpec:
     per: list[str] = field(default_factory=list)
 
 
-def default_fits(task: str) -> list[FitSpec]:
-    """The fits of a study that lists none (``fit.fits`` left out): generation, loss vs N and SWD vs
-    loss; tagging, background rejection at 50% signal efficiency vs loss."""
-    if task == "tagging":
-        return [FitSpec(name="rejection_vs_loss", law="proxy",
-                        args=["--metric-col", "rejection_50", "--metric-err-col", "rejection_50_std"])]
-    return [FitSpec(name="loss_vs_N", law="log", x="N"), FitSpec(name="swd_vs_loss", law="proxy")]
-
-
 @dataclass
 class FitSection:
-    """Fits run after collection (``n_bootstrap`` resamples, ``seed``); ``fits`` None: those of
-    :func:`default_fits` for the study's task."""
+    """Fits run after collection (``n_bootstrap`` resamples, ``seed``); ``fits`` None: the
+    task's default fits (:meth:`hepscale.tasks.spec.TaskSpec.default_fits`)."""
 
     n_bootstrap: int = 200
     seed: int = 0
@@ -267,7 +189,7 @@ class StudyConfig:
     name: str = ""
     description: str = ""
     output: str = ""
-    task: str = "generation"
+    task: str = DEFAULT_TASK
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
     grid: GridSection = field(default_factory=GridSection)
@@ -283,35 +205,93 @@ class StudyConfig:
         """The study folder (``output``, default ``hepscale-output/studies/<name>``)."""
         return Path(self.output or f"hepscale-output/studies/{self.name}")
 
+    @property
+    def spec(self) -> TaskSpec:
+        """The spec of the study's task (:func:`hepscale.tasks.task_spec`)."""
+        from hepscale.tasks import task_spec
+
+        return task_spec(self.task)
+
+
+def study_task(path: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> str:
+    """The task of a study YAML and its overrides (``task=...`` last wins), as its registered name.
+
+    Raises
+    ------
+    ConfigError
+        On a task that is not registered, naming the file.
+    """
+    from hepscale.config import read_yaml
+    from hepscale.tasks import DEFAULT_TASK, canonical_task
+
+    task: object = DEFAULT_TASK
+    where = str(path)
+    if path is not None:
+        task = read_yaml(path).get("task", DEFAULT_TASK)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "task":
+            task, where = value.strip(), "the command line"
+    try:
+        return canonical_task(task)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from err
+
 
 def load_study(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> StudyConfig:
-    """Load and validate a study YAML (``key=value`` overrides applied last).
+    """Load and validate a study YAML (``key=value`` overrides applied last) as the study class
+    of its task.
 
     Raises
     ------
     ConfigError
         Naming the file and the field that is wrong.
     """
-    study = load_config(StudyConfig, path, overrides=list(overrides))
-    bad = _Checker(str(path))
-    if study.task not in TASKS:
-        raise bad("task", f"expected one of {list(TASKS)}, got {study.task!r}")
-    if study.task == "tagging":
-        from hepscale.study.tagging import check_tagging_sections
+    from hepscale.tasks import task_spec
 
-        check_tagging_sections(study, bad)  # before the defaults fill the sections in
-    elif study.data.tagging is not None:
-        raise bad("data.tagging", "only a tagging study (task: tagging) splits its jets into classes; "
-                  "a generation study tokenizes them (data.tokenizer)")
-    # the task's defaults of the sections left out
-    if study.fit.fits is None:
-        study.fit.fits = default_fits(study.task)
-    if study.task == "tagging" and study.data.tagging is None:
-        study.data.tagging = TaggingSection()
-    if study.task == "generation" and study.data.tokenizer is None:
-        study.data.tokenizer = {}
+    spec = task_spec(study_task(path, overrides))
+    bad = _Checker(str(path))
+    _refuse_other_tasks_keys(spec, path, overrides, bad)
+    study = load_config(spec.study_class(), path, overrides=[*overrides, f"task={spec.name}"])
+    spec.fill_defaults(study)
     _validate(study, bad)
     return study
+
+
+def _refuse_other_tasks_keys(spec: TaskSpec, path: str | os.PathLike[str], overrides: Sequence[str],
+                             bad: _Checker) -> None:
+    """A key of another task's ``grid`` or ``data`` section is refused, naming the key to use."""
+    from hepscale.config import read_yaml
+    from hepscale.tasks import all_specs
+
+    raw = read_yaml(path)
+    given = [f"{s}.{k}" for s in ("grid", "data") if isinstance(raw.get(s), dict) for k in raw[s]]
+    given += [o.partition("=")[0].strip() for o in overrides if "=" in o]
+    mine = _section_keys(spec)
+    for key in given:
+        section, _, name = key.partition(".")
+        name = name.split(".")[0]
+        if section not in ("grid", "data") or name in mine[section]:
+            continue
+        for other in all_specs().values():
+            if other is spec or name not in _section_keys(other)[section]:
+                continue
+            where = f"{section}.{name}"
+            if where in spec.refused_keys:
+                raise bad(where, spec.refused_keys[where])
+            roles = {other.keys.data: spec.keys.data, other.keys.unique: spec.keys.unique,
+                     other.keys.largest: spec.keys.largest}
+            if section == "grid" and name in roles:
+                raise bad(where, f"a {spec.name} study counts {spec.unit}: use grid.{roles[name]}")
+            what = "axis" if section == "grid" else "section"
+            raise bad(where, f"only a {other.name} study (task: {other.name}) has this {what}")
+
+
+def _section_keys(spec: TaskSpec) -> dict[str, set[str]]:
+    import typing
+
+    hints = typing.get_type_hints(spec.study_class())
+    return {s: {f.name for f in dataclasses.fields(hints[s])} for s in ("grid", "data")}
 
 
 # ---------------------------------------------------------------------------- validation
@@ -344,6 +324,7 @@ def _validate(study: StudyConfig, bad: _Checker) -> None:
     if not re.fullmatch(_NAME, study.name):
         raise bad("name", f"expected a non-empty name of letters, digits and _.+-, got {study.name!r}")
     _validate_data(study, bad)
+    study.spec.check_study(study, bad)
     _validate_grid(study, bad)
     _validate_evaluation_and_fits(study, bad)
     if study.retries < 0:
@@ -356,7 +337,6 @@ def _validate(study: StudyConfig, bad: _Checker) -> None:
 
 def _validate_data(study: StudyConfig, bad: _Checker) -> None:
     from hepscale.events.pythia import PROCESSES
-    from hepscale.tokens.tokenizer import TokenizerConfig
 
     d = study.data
     sources = [k for k, v in (("generate", d.generate), ("events", d.events), ("jets", d.jets)) if v]
@@ -370,8 +350,6 @@ def _validate_data(study: StudyConfig, bad: _Checker) -> None:
                 raise bad(f"data.generate.processes[{i}]", f"expected one of {sorted(PROCESSES)}, got {p!r}")
         if d.generate.events < 1:
             raise bad("data.generate.events", f"expected at least 1, got {d.generate.events}")
-    if study.task == "generation":  # fields, types and ranges of the binning; an unknown key lists the valid ones
-        from_dict(TokenizerConfig, d.tokenizer or {}, where=f"{bad.source}: data.tokenizer")
     if d.process.workers < 1 or d.process.chunksize < 1 or d.process.dask_jobs < 0:
         raise bad("data.process", "workers and chunksize must be >= 1, dask_jobs >= 0")
 
@@ -394,22 +372,22 @@ def _validate_process_config(study: StudyConfig, bad: _Checker) -> None:
 def _validate_train(study: StudyConfig, bad: _Checker) -> None:
     """The base training config with the shared (and per-size) overrides, as the runs will
     resolve it; the grid sets the budget of each run, so the base's budget is left out. Its
-    ``task`` must be the study's (classification for a tagging study)."""
+    ``task`` must be the study's."""
     from hepscale.train.config import load_run_config, run_task
 
-    keys = TASK_KEYS[study.task]
+    spec = study.spec
+    keys = spec.keys
     base = bad.find(study.train.config, "train.config")
     # a base config not found here is checked where it is used; until then, the task's defaults
-    task_default = ["task=classification"] if base is None and study.task == "tagging" else []
+    task_default = [f"task={spec.name}"] if base is None else []
     no_budget = [f"budget.{k}=null" for k in ("steps", keys.data, "flops")]
     try:
         task = run_task(base, [*task_default, *study.train.overrides])
     except ConfigError as err:
         raise bad("train", str(err)) from err
-    if task != keys.task:
-        example = "tagger_cpu.yaml" if study.task == "tagging" else "quick_cpu.yaml"
+    if task != spec.name:
         raise bad("train.config", f"{study.train.config} is a training config of task {task!r}; a {study.task} "
-                  f"study needs one with task: {keys.task} (e.g. configs/train/{example})")
+                  f"study needs one with task: {spec.name} (e.g. configs/train/{spec.train_example})")
     try:
         cfg = load_run_config(base, [*task_default, *study.train.overrides, *no_budget])
     except ConfigError as err:
@@ -420,27 +398,14 @@ def _validate_train(study: StudyConfig, bad: _Checker) -> None:
             load_run_config(base, [*task_default, *study.train.overrides, *extra, *no_budget])
         except ConfigError as err:
             raise bad(f"grid.model_overrides.{model}", str(err)) from err
-    if study.task == "tagging":
-        from hepscale.study.tagging import check_tagging_inputs
-
-        check_tagging_inputs(study, bad, cfg)
-
-
-def _size_table(task: str) -> dict[str, Any]:
-    """The size table of the task's models: GPT sizes (``models.yaml``) or tagger sizes (``taggers.yaml``)."""
-    if task == "tagging":
-        from hepscale.models.tagger_sizes import tagger_sizes
-
-        return dict(tagger_sizes())
-    from hepscale.models.sizes import model_sizes
-
-    return dict(model_sizes())
+    spec.check_train(study, bad, cfg)
 
 
 def _validate_grid(study: StudyConfig, bad: _Checker) -> None:
     g = study.grid
-    keys = TASK_KEYS[study.task]
-    sizes = _size_table(study.task)
+    spec = study.spec
+    keys = spec.keys
+    sizes = spec.size_table()
     table = f"a size of {keys.table} ({', '.join(sizes)})"
     if not g.models:
         raise bad("grid.models", "expected at least one model size")
@@ -466,10 +431,7 @@ def _validate_grid(study: StudyConfig, bad: _Checker) -> None:
     ignored = sorted({*outside, *(m for m in g.model_overrides if m not in g.models)})
     if ignored:
         logger.debug("%s: grid.lr / grid.model_overrides of %s ignored (not in grid.models)", bad.source, ignored)
-    from hepscale.study.tagging import check_grid_keys
-
-    check_grid_keys(study, bad)
-    budgets = [k for k in budget_keys(study.task) if getattr(g, k) is not None]
+    budgets = [k for k in spec.budget_keys if getattr(g, k) is not None]
     if len(budgets) != 1:
         raise bad("grid", f"set exactly one of grid.steps, grid.{keys.data}, grid.epochs, grid.flops; "
                   f"got {budgets or 'none'}")
@@ -490,8 +452,6 @@ def _validate_evaluation_and_fits(study: StudyConfig, bad: _Checker) -> None:
     for name in ("samples", "n", "bootstraps", "projections", "batch"):
         if getattr(e, name) < 1:
             raise bad(f"evaluation.{name}", f"expected at least 1, got {getattr(e, name)}")
-    if study.task == "generation" and e.enabled and e.samples < e.n:
-        raise bad("evaluation.samples", f"must be >= evaluation.n ({e.n}) for the SWD resamples, got {e.samples}")
     if study.fit.fits:  # scipy and pandas: only for a study with fits
         from hepscale.study.fits import check_fits, expand_per
 

@@ -16,10 +16,11 @@ job         in                                                  out
 ==========  ==================================================  =====================================
 prepare     ``study.yaml``, ``train.yaml``, ``inputs/*``        ``data`` (on success)
 train       ``train.yaml``, the prepared data, its run folder   its run folder (checkpoint + output)
-sample      its run folder                                      ``samples.parquet`` (on success)
-evaluate    samples, ``result.json``, ``config.yaml``,          ``result.json`` (+ ``evaluation``)
-            tokenizer, the reference (tagging: run folder +
-            tagging data)
+(task)      what its task says (``TaskSpec.job_inputs``;        ``TaskSpec.job_outputs``: a sample
+            generation ``sample``: its run folder; ``evaluate``: job ``samples.parquet``, an evaluate
+            samples, ``result.json``, ``config.yaml``,          job ``result.json`` (+ ``evaluation``)
+            tokenizer, the reference; tagging ``evaluate``:
+            run folder + tagging data)
 finish      ``study.yaml``, ``train.yaml``, ``plan.json``,       ``runs.parquet``, ``runs.csv``,
             the ``result.json`` of every run that finished      ``summary.txt``, ``finish.json``,
                                                                 ``fits/``, ``figures/``
@@ -69,7 +70,7 @@ from typing import Any
 from hepscale.runs.folder import RunFolder
 from hepscale.study.commands import job_commands
 from hepscale.study.config import StudyConfig
-from hepscale.study.data import TAGGING_INFO, TOKENS_INFO, data_paths
+from hepscale.study.data import data_paths
 from hepscale.study.finish import FINISH_OUTPUTS
 from hepscale.study.folder import (
     PLAN_JSON,
@@ -104,8 +105,8 @@ def write_condor(
 ) -> dict[str, Any]:
     """Write the study's HTCondor files into the study folder, checked with ``htcondor2``.
 
-    Written: ``study.dag`` (prepare -> train -> sample -> evaluate, one node per job with
-    ``RETRY``, and the FINAL node ``finish``; a tagging study has no sample nodes), the node
+    Written: ``study.dag`` (prepare -> train -> the task's jobs after training, e.g. sample ->
+    evaluate, one node per job with ``RETRY``, and the FINAL node ``finish``), the node
     descriptions ``KIND.sub``, for each kind but ``finish`` a standalone ``KIND.queue.sub`` with
     ``queue job_id, args from KIND.queue.items``, the FINAL node's scripts, the wrapper
     ``hepscale_job.sh``, ``logs/``, ``inputs/``, ``software/`` and the run folders; see the
@@ -226,18 +227,12 @@ def _inputs(study: StudyConfig, external: dict[str, str]) -> tuple[dict[str, lis
     """Inputs and outputs of each job kind, relative to the study folder (see the module docstring)."""
     from hepscale.condor import condor_literal
 
-    paths = data_paths(study)
-    run = {k: f"{_RUN}/{getattr(RunFolder, k)}" for k in ("SAMPLES", "RESULT", "CONFIG", "TOKENIZER", "EVALUATION")}
+    spec = study.spec
     lit = {key: condor_literal(name, what=key) for key, name in external.items()}
     inputs = {"prepare": [STUDY_YAML, TRAIN_YAML, *lit.values()]}
-    if study.task == "tagging":
-        inputs.update({"train": [TRAIN_YAML, paths["tagging"], _RUN], "evaluate": [_RUN, paths["tagging"]]})
-    else:
-        reference = lit.get("data.reference", paths["reference"])
-        inputs.update({"train": [TRAIN_YAML, paths["tokens"], _RUN], "sample": [_RUN],
-                       "evaluate": [run["SAMPLES"], run["RESULT"], run["CONFIG"], run["TOKENIZER"], reference]})
-    figures = [run["EVALUATION"]] if study.evaluation.figures else []
-    outputs = {"prepare": ["data"], "sample": [run["SAMPLES"]], "evaluate": [run["RESULT"], *figures],
+    for kind, files in spec.job_inputs(study, data_paths(study), _RUN, lit).items():
+        inputs[kind] = [TRAIN_YAML, *files] if kind == "train" else list(files)
+    outputs = {"prepare": ["data"], **spec.job_outputs(_RUN, figures=study.evaluation.figures),
                "finish": list(FINISH_OUTPUTS)}
     return inputs, outputs
 
@@ -272,7 +267,7 @@ def _write_condor(study: StudyConfig, root: Path, runs: list[Run], *, site: str 
     external = {i.key: i.name for i in linked}
     inputs, outputs = _inputs(study, external)
     gpu_inference = profile.gpu.inference
-    gpu_kinds = {"sample"} | ({"evaluate"} if study.task == "tagging" else set())
+    gpu_kinds = study.spec.gpu_inference_kinds
     if "data.reference" in external:  # the evaluation reads the transferred copy
         source = str(Path(study.data.reference or "").resolve())
         commands["evaluate"] = [(j, [external["data.reference"] if a == source else a for a in args])
@@ -297,18 +292,17 @@ def _write_condor(study: StudyConfig, root: Path, runs: list[Run], *, site: str 
                                   gpus=gpus if not train else None, batch_name=study.name,
                                   gpu_memory="$(gpu_memory)" if train else None)
         node_vars = [{"gpu_memory": str(memory[j.id])} if train else {} for j in jobs]
-        edge = "one-to-one" if kind in ("sample", "evaluate") and previous in ("train", "sample") else "all"
+        # a run's jobs after training follow its own training job (and each other), one to one
+        edge = "one-to-one" if kind != "train" and previous is not None and previous != "prepare" else "all"
         stages.append((kind, desc, jobs, edge, node_vars))
         queue_desc = dict(desc)
         if "gpus_minimum_memory" in queue_desc:  # no VARS there: the largest run's
             queue_desc["gpus_minimum_memory"] = str(max(memory.values()))
         submit_files[kind] = str(write_queue_file(root, f"{kind}.queue", queue_desc, jobs))
         previous = kind
-    prepared = (data_paths(study)["tagging"], TAGGING_INFO) if study.task == "tagging" else (
-        data_paths(study)["tokens"], TOKENS_INFO)
-    if not prepare_node and not (root / prepared[0] / prepared[1]).is_file():
-        logger.warning("no prepare node, and %s does not exist yet: run 'hepscale study prepare' first",
-                       root / prepared[0])
+    prepared = root / data_paths(study)[study.spec.dataset_key]
+    if not prepare_node and not (prepared / study.spec.prepared_info).is_file():
+        logger.warning("no prepare node, and %s does not exist yet: run 'hepscale study prepare' first", prepared)
     (finish_id, finish_args), = commands["finish"]
     final = FinalJob("finish", submit_description("finish", profile, transfer_input=inputs["finish"],
                                                   outputs=outputs["finish"], batch_name=study.name),

@@ -1,13 +1,11 @@
 """The identity of a study's data: settings hashes of the data steps and where the data lies.
 
-The study folder's ``data/`` holds ``events/*.root`` (generated), ``jets/`` (processed) and,
-for a generation study, ``tokens-<hash>/`` and ``reference-<hash>.parquet`` (the held-out
-validation jets of the token split, the reference of the SWD); for a tagging study,
-``tagging-<hash>/`` (the train/validation/test splits of the classes,
-:func:`hepscale.tagging.data.prepare_tagging_data`). The hash of the token or tagging folder
-comes from every setting upstream (generator, processor, tokenizer or tagging section) and the
-version of the code that writes it (package version, token split layout, tagging format), so a
-run whose data changes gets a new run id.
+The study folder's ``data/`` holds ``events/*.root`` (generated), ``jets/`` (processed) and
+what the study's task prepares from the jets (:meth:`hepscale.tasks.spec.TaskSpec.data_paths`:
+a generation study's ``tokens-<hash>/`` and ``reference-<hash>.parquet``, a tagging study's
+``tagging-<hash>/``). The hash of each comes from every setting upstream (generator, processor,
+the task's own section) and the version of the code that writes it, so a run whose data changes
+gets a new run id.
 
 Inputs outside the study folder (``data.events``, ``data.jets``, ``data.reference``) are
 identified by their absolute path (a study can be planned before they exist): use a new path
@@ -23,23 +21,23 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hepscale.config import load_config, to_dict
 from hepscale.study.config import StudyConfig
 
-__all__ = ["TOKENS_INFO", "TAGGING_INFO", "JETS_FILE", "data_keys", "data_paths", "generator_configs", "figure_label",
-           "folder_label", "label_for_data"]
+if TYPE_CHECKING:
+    from hepscale.tasks.spec import TaskSpec
 
-#: the description of a token dataset (:func:`hepscale.tokens.tokenizer.tokenize_dataset`)
-TOKENS_INFO = "tokenizer.json"
-#: the description of a tagging dataset (:func:`hepscale.tagging.data.prepare_tagging_data`), written last
-TAGGING_INFO = "info.json"
+__all__ = ["JETS_FILE", "data_keys", "data_paths", "generator_configs", "figure_label", "folder_label",
+           "folder_task", "label_for_data", "settings_hash"]
+
 #: the processed jets of a study, relative to the study folder
 JETS_FILE = "data/jets/jets.parquet"
 
 
-def _hash(obj: Any) -> str:
+def settings_hash(obj: Any) -> str:
+    """12 hex digits of the SHA-256 of ``obj`` as sorted JSON (the key of a data step)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -73,44 +71,28 @@ def generator_configs(study: StudyConfig) -> list[Any]:
 
 def data_keys(study: StudyConfig) -> dict[str, str]:
     """Settings hashes (12 hex digits) of the data steps: ``jets`` (source + processing) and
-    ``tokens`` (generation) or ``tagging`` (tagging)."""
+    those of the task's prepared data (:meth:`hepscale.tasks.spec.TaskSpec.data_keys`)."""
     from hepscale._version import __version__
 
     d = study.data
     if d.jets:
-        jets_key = _hash({"jets": _file_identity(d.jets)})
+        jets_key = settings_hash({"jets": _file_identity(d.jets)})
     else:
         if d.generate is not None:
             source: Any = [dataclasses.asdict(c) for c in generator_configs(study)]
         else:
             source = [_file_identity(f) for f in d.events]
-        jets_key = _hash({"source": source, "process": _process_config(study), "chunksize": d.process.chunksize})
-    if study.task == "tagging":
-        assert d.tagging is not None
-        from hepscale.tagging.data import FORMAT_VERSION as TAGGING_FORMAT
-
-        code = {"version": __version__, "tagging_format": TAGGING_FORMAT}
-        return {"jets": jets_key, "tagging": _hash({"jets": jets_key, "tagging": to_dict(d.tagging), "code": code})}
-    from hepscale.tokens.tokenizer import SPLIT_LAYOUT, TokenizerConfig
-
-    code = {"version": __version__, "split_layout": SPLIT_LAYOUT}
-    tokens_key = _hash({"jets": jets_key, "tokenizer": to_dict(TokenizerConfig(**(d.tokenizer or {}))), "code": code})
-    return {"jets": jets_key, "tokens": tokens_key}
+        jets_key = settings_hash({"source": source, "process": _process_config(study), "chunksize": d.process.chunksize})
+    return {"jets": jets_key, **study.spec.data_keys(study, jets_key, __version__)}
 
 
 def data_paths(study: StudyConfig) -> dict[str, str]:
     """Paths of the data, relative to the study folder (or absolute for external inputs):
-    ``jets``, and ``tokens`` and ``reference`` (generation) or ``tagging`` (tagging)."""
+    ``jets``, and the task's (:meth:`hepscale.tasks.spec.TaskSpec.data_paths`)."""
     keys = data_keys(study)
     d = study.data
     jets = str(Path(d.jets).resolve()) if d.jets else JETS_FILE
-    if study.task == "tagging":
-        return {"jets": jets, "tagging": f"data/tagging-{keys['tagging']}"}
-    return {
-        "jets": jets,
-        "tokens": f"data/tokens-{keys['tokens']}",
-        "reference": str(Path(d.reference).resolve()) if d.reference else f"data/reference-{keys['tokens']}.parquet",
-    }
+    return {"jets": jets, **study.spec.data_paths(study, keys)}
 
 
 def figure_label(study: StudyConfig) -> str:
@@ -132,6 +114,18 @@ def folder_label(study_dir: str | os.PathLike[str]) -> str:
     raw = read_yaml(path) if path.is_file() else {}
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
     return label_for_data(raw.get("label"), generated=bool(data.get("generate")), events=bool(data.get("events")))
+
+
+def folder_task(study_dir: str | os.PathLike[str]) -> TaskSpec:
+    """The task spec of a study folder: the ``task`` of its ``study.yaml`` (read without
+    validation), the default task without one."""
+    from hepscale.config import read_yaml
+    from hepscale.study.folder import STUDY_YAML
+    from hepscale.tasks import DEFAULT_TASK, task_spec
+
+    path = Path(study_dir) / STUDY_YAML
+    raw = read_yaml(path) if path.is_file() else {}
+    return task_spec(raw.get("task", DEFAULT_TASK))
 
 
 def label_for_data(label: str | None, *, generated: bool, events: bool) -> str:

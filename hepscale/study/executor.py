@@ -1,17 +1,18 @@
 """The local executor: ``study run --local`` runs every job of :func:`job_commands` here.
 
 Data preparation runs in-process (the same :func:`hepscale.study.prepare.prepare` that the
-``study prepare`` job calls); each run's pipeline (train -> sample -> evaluate; a tagging run:
-train -> evaluate) runs its jobs as ``python -m hepscale ARGS`` subprocesses in the study folder
+``study prepare`` job calls); each run's pipeline (train, then its task's jobs: a generation run
+sample -> evaluate, a tagging run evaluate) runs its jobs as ``python -m hepscale ARGS`` subprocesses in the study folder
 (:mod:`hepscale.study._jobs`), ``jobs`` runs at once; then the runs table is collected, the
 fits run and the summary and figures written. A fit whose law needs more runs than the table
 holds is skipped with a warning.
 
 A step is skipped when it is done, as its run folder (:class:`hepscale.runs.folder.RunFolder`)
 says: trained when the run is finished (``result.json`` exists, written last and atomically
-by the trainer), sampled when its samples have the study's size and seed, evaluated when its
-result holds an SWD with the study's settings (and the samples were not just redrawn; a tagger
-run: the ``evaluation`` record of its ROC with the study's resamples and seed). So an
+by the trainer); a job after training when its task says so
+(:meth:`hepscale.tasks.spec.TaskSpec.job_done`: sampled when the samples have the study's size
+and seed, evaluated when the result holds an SWD with the study's settings, or a tagger's ROC
+record with its resamples and seed), unless a step before it just ran again. So an
 interrupted study re-run continues where it stopped and never collects a half-written run. A
 step that fails is retried up to ``retries`` times and reported with its log path.
 
@@ -57,44 +58,6 @@ BUSY_WAIT_S = 180.0
 
 #: what a trainer says when another process holds its run folder (:class:`RunLockedError`)
 _BUSY_MESSAGE = "another process is working on run"
-
-
-def _sampled(run: RunFolder, study: StudyConfig) -> bool:
-    from hepscale.jets.dataset import DatasetError, read_metadata
-
-    if not run.samples.is_file():
-        return False
-    try:
-        meta = read_metadata(run.samples)
-    except (DatasetError, OSError, ValueError):
-        return False
-    return meta.get("n") == study.evaluation.samples and meta.get("seed") == study.evaluation.seed
-
-
-def _evaluated(run: RunFolder, study: StudyConfig) -> bool:
-    from hepscale.errors import DataError
-
-    try:
-        result = run.read_result()
-    except (OSError, DataError):
-        return False
-    e = study.evaluation
-    record = result.get("evaluation") or {}
-    if study.task == "tagging":  # the ROC record of hepscale.tagging.evaluate, with the study's settings
-        from hepscale.tagging.evaluate import EVALUATION_KIND
-
-        return (record.get("kind") == EVALUATION_KIND and record.get("n_bootstraps") == e.bootstraps
-                and record.get("seed") == e.seed and bool(record.get("figures")))
-    # every setting that changes the SWD: the reference at the model's resolution, the estimator
-    # and its bins, the resamples, the directions, the seed, and the floor (from pools of one size)
-    from hepscale.metrics.swd import DEFAULT_BINS
-
-    swd = record.get("swd", {})
-    return (record.get("reference_resolution") == "model" and swd.get("method") == "histogram"
-            and swd.get("bins") == DEFAULT_BINS and swd.get("n_jets") == e.n
-            and swd.get("n_bootstraps") == e.bootstraps and swd.get("n_projections") == e.projections
-            and swd.get("seed") == e.seed and (swd.get("floor_mean") is not None) == e.floor
-            and (not e.floor or len(swd.get("pool_sizes") or ()) == 3))
 
 
 def _busy(run: RunFolder) -> bool:
@@ -169,18 +132,18 @@ def _run_step(ex: JobRunner, task: Task, run: RunFolder, retries: int) -> tuple[
 
 
 def _run_pipeline(ex: JobRunner, study: StudyConfig, tasks: Sequence[Task], retries: int) -> dict[str, Any]:
-    """Train, sample and evaluate one run, each step skipped when done and retried on failure."""
+    """Train one run and run its task's jobs after training (e.g. sample, evaluate), each step
+    skipped when done (:meth:`hepscale.tasks.spec.TaskSpec.job_done`; once a step after training
+    runs again, the ones after it run too) and retried on failure."""
     root = ex.root
-    resampled = False
+    redone = False
     for task in tasks:
         run = RunFolder.in_study(root, task.job_id)
         if task.kind == "train" and run.finished:
             continue
-        if task.kind == "sample" and _sampled(run, study):
+        if task.kind != "train" and not redone and study.spec.job_done(task.kind, run, study):
             continue
-        if task.kind == "evaluate" and not resampled and _evaluated(run, study):
-            continue
-        resampled = resampled or task.kind == "sample"
+        redone = redone or task.kind != "train"
         status, rc = _run_step(ex, task, run, retries)
         if status == "busy":
             logger.warning("run %s: another process still holds %s after %.0f s; not trained now, run the study "
@@ -295,8 +258,10 @@ def _run_runs(ex: JobRunner, study: StudyConfig, runs: Sequence[Run], commands: 
     from tqdm.auto import tqdm
 
     per_run: dict[str, list[Task]] = {r.run_id: [] for r in runs}
-    for kind in ("train", "sample", "evaluate"):
-        for job_id, args in commands.get(kind, []):
+    for kind, items in commands.items():
+        if kind in ("prepare", "finish", "fit"):
+            continue
+        for job_id, args in items:
             log = str(RunFolder(RunFolder.relative(job_id)).log(kind))  # relative to the study folder
             per_run[job_id].append(Task(kind, job_id, args, log))
     outcome: dict[str, dict[str, Any]] = {}

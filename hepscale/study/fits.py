@@ -24,7 +24,7 @@ from hepscale.study.folder import RUNS_PARQUET
 if TYPE_CHECKING:
     from hepscale.study.config import FitSpec, StudyConfig
 
-__all__ = ["PER_AXES", "expand_per", "STUDY_SET_OPTIONS", "fit_args", "parse_fit_args", "check_fit_args", "check_fits", "min_runs",
+__all__ = ["expand_per", "STUDY_SET_OPTIONS", "fit_args", "parse_fit_args", "check_fit_args", "check_fits", "min_runs",
            "usable_runs", "fit_shortfall"]
 
 #: options of ``hepscale fit`` that the study sets itself (``fit.fits[i].law``, ``.x``, the output
@@ -34,11 +34,6 @@ STUDY_SET_OPTIONS = {"law": "--law", "x": "--x", "output": "--output", "format":
 #: fewest runs of the laws that are not a fitted formula: a rank correlation or the per-position
 #: slopes need 3 runs; isoFLOP parabolas need 2 budgets with 3 runs each
 _MIN_RUNS = {"proxy": 3, "window": 4, "isoflop": 6}
-
-
-#: grid axes a fit may be repeated over (``fit.fits[i].per``) -> runs-table column, per task
-PER_AXES = {"generation": {"model": "model"},
-            "tagging": {"model": "model", "features": "features", "max_particles": "max_particles"}}
 
 
 def expand_per(study: StudyConfig, bad: Callable[[str, str], Exception]) -> list[FitSpec]:
@@ -56,9 +51,8 @@ def expand_per(study: StudyConfig, bad: Callable[[str, str], Exception]) -> list
 
     from hepscale.study.config import FitSpec
 
-    axes = PER_AXES[study.task]
-    grid_values = {"model": study.grid.models, "features": study.grid.features,
-                   "max_particles": study.grid.max_particles}
+    axes = study.spec.fit_axes()  # grid axes a fit may be repeated over -> runs-table column
+    grid_values = {"model": study.grid.models, **study.spec.grid_axes(study)}
     out: list[FitSpec] = []
     for i, f in enumerate(study.fit.fits or []):
         if not f.per:
@@ -167,9 +161,7 @@ def check_fits(study: StudyConfig, bad: Callable[[str, str], Exception], *, name
             options = check_fit_args(study, f)
         except ValueError as err:
             raise bad(f"fit.fits[{i}].args", f"'hepscale fit' cannot take {f.args}: {err}") from err
-        if study.task == "tagging" and options.law == "proxy" and str(options.metric_col).startswith("evaluation.swd"):
-            raise bad(f"fit.fits[{i}].args", f"a tagging study has no SWD ({options.metric_col}); name the metric, "
-                      "e.g. [--metric-col, rejection_50, --metric-err-col, rejection_50_std]")
+        study.spec.check_fit(i, options, bad)
 
 
 def min_runs(options: Any) -> int:

@@ -100,9 +100,10 @@ def write_study_files(study: StudyConfig, study_dir: Path, runs: Sequence[Run]) 
     copy["train"]["config"] = TRAIN_YAML
     d = copy["data"]
     d["events"] = [p if is_remote(p) else str(Path(p).resolve()) for p in d["events"]]  # URLs as given
-    for key in ("jets", "reference"):
-        if d[key]:
-            d[key] = str(Path(d[key]).resolve())
+    if d["jets"]:
+        d["jets"] = str(Path(d["jets"]).resolve())
+    for item in study.spec.external_inputs(study):  # the task's files from outside (data.reference)
+        d[item.key.split(".", 1)[1]] = item.path
     if d["process"]["config"]:
         d["process"]["config"] = str(Path(d["process"]["config"]).resolve())
     if d["process"]["site"] and Path(d["process"]["site"]).suffix:

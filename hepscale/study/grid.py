@@ -19,7 +19,7 @@ from typing import Any
 
 from hepscale.config import ConfigError
 from hepscale.runs.folder import RunFolder
-from hepscale.study.config import TASK_KEYS, StudyConfig, budget_keys
+from hepscale.study.config import StudyConfig
 from hepscale.study.data import data_paths
 
 __all__ = ["Run", "expand_runs"]
@@ -49,8 +49,9 @@ def _fmt(value: Any) -> str:
 
 
 def expand_runs(study: StudyConfig, *, train_config: str | os.PathLike[str] | None = None) -> list[Run]:
-    """The runs of the grid, in grid order (models outermost, then feature sets and particles
-    per jet of a tagging study, budgets, unique-data budgets, seeds), duplicates removed.
+    """The runs of the grid, in grid order (models outermost, then the task's own axes, e.g. the
+    feature sets and particles per jet of a tagging study, budgets, unique-data budgets, seeds),
+    duplicates removed.
 
     Parameters
     ----------
@@ -65,17 +66,14 @@ def expand_runs(study: StudyConfig, *, train_config: str | os.PathLike[str] | No
     from hepscale.train.config import load_run_config, run_id
 
     g = study.grid
-    keys = TASK_KEYS[study.task]
+    spec = study.spec
+    keys = spec.keys
     base = train_config if train_config is not None else study.train.config
-    dataset = data_paths(study)["tagging" if study.task == "tagging" else "tokens"]
-    budget_key, budgets = next((k, getattr(g, k)) for k in budget_keys(study.task) if getattr(g, k) is not None)
+    dataset = data_paths(study)[spec.dataset_key]
+    budget_key, budgets = next((k, getattr(g, k)) for k in spec.budget_keys if getattr(g, k) is not None)
     largest = getattr(g, keys.largest)
     seeds: list[int | None] = list(g.seeds) or [None]
-    inputs: list[list[str]] = [[]]  # tagging: the feature set and P of each run
-    if g.features is not None:
-        inputs = [[*ov, f"data.features={f}"] for ov in inputs for f in g.features]
-    if g.max_particles is not None:
-        inputs = [[*ov, f"data.max_particles={int(p)}"] for ov in inputs for p in g.max_particles]
+    inputs = spec.grid_inputs(study)  # the values of the task's own axes (tagging: feature set and P)
     runs: list[Run] = []
     seen: set[str] = set()
     for model, data_ov, budget, unique, seed in itertools.product(g.models, inputs, budgets, getattr(g, keys.unique),

@@ -1,14 +1,12 @@
-"""The data of a study: generate, process and tokenize (each step cached), and the SWD reference;
-a tagging study splits its jets into classes instead of tokenizing them.
+"""The data of a study: generate and process the events into jets (each step cached), then
+what the study's task prepares from them (:meth:`hepscale.tasks.spec.TaskSpec.prepare`: a
+generation study's tokens and SWD reference, a tagging study's class splits).
 
 Each step is skipped when its output exists and its stamp (``.hepscale-stamp.json``) records
-the same settings hash (:func:`hepscale.study.data.data_keys`). The reference of the SWD is
-the validation split of the token dataset (checked token by token against ``val.bin``),
-unless ``data.reference`` names a jet dataset. A tagging study checks that its jets have the
-fields of its input feature sets, then writes the train/validation/test splits of its classes
-(:func:`hepscale.tagging.data.prepare_tagging_data`). Processing needs a coffea processor, passed in
-as ``processor_factory`` by the command layer (the library never imports ``processors``); dask
-clients come from :func:`hepscale.jets.cluster.dask_client`.
+the same settings hash (:func:`hepscale.study.data.data_keys`; :func:`stamp_ok`,
+:func:`write_stamp`). Processing needs a coffea processor, passed in as ``processor_factory`` by
+the command layer (the library never imports ``processors``); dask clients come from
+:func:`hepscale.jets.cluster.dask_client`.
 """
 
 from __future__ import annotations
@@ -23,16 +21,9 @@ from typing import Any
 
 from hepscale.config import load_config, to_dict
 from hepscale.study.config import StudyConfig, StudyError
-from hepscale.study.data import (
-    JETS_FILE,
-    TAGGING_INFO,
-    TOKENS_INFO,
-    data_keys,
-    data_paths,
-    generator_configs,
-)
+from hepscale.study.data import JETS_FILE, data_keys, data_paths, generator_configs
 
-__all__ = ["STAMP", "prepare"]
+__all__ = ["STAMP", "prepare", "stamp_ok", "write_stamp"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +31,8 @@ logger = logging.getLogger(__name__)
 STAMP = ".hepscale-stamp.json"
 
 
-def _stamp_ok(folder: Path, key: str, output: Path) -> bool:
+def stamp_ok(folder: Path, key: str, output: Path) -> bool:
+    """True when ``output`` exists and the stamp of ``folder`` records the settings hash ``key``."""
     stamp = folder / STAMP
     if not output.exists() or not stamp.is_file():
         return False
@@ -50,7 +42,8 @@ def _stamp_ok(folder: Path, key: str, output: Path) -> bool:
         return False
 
 
-def _write_stamp(folder: Path, key: str, settings: Mapping[str, Any]) -> None:
+def write_stamp(folder: Path, key: str, settings: Mapping[str, Any]) -> None:
+    """Record the settings hash ``key`` and ``settings`` of a finished data step in ``folder``."""
     from hepscale._io import atomic_write_json
     from hepscale._version import code_version
 
@@ -65,28 +58,6 @@ def _dask_client(study: StudyConfig) -> Any:
     return dask_client(workers=p.workers, scheduler=p.scheduler, site=p.site, jobs=p.dask_jobs)
 
 
-def _validation_jets(jets_path: str, tokens_dir: Path) -> Any:
-    """The jets of the validation split of ``tokens_dir``, checked token by token against ``val.bin``."""
-    import numpy as np
-
-    from hepscale.jets.dataset import read_jets
-    from hepscale.tokens.tokenizer import Tokenizer, load_tokens, split_indices
-
-    val, tok = load_tokens(tokens_dir, "val")
-    info = json.loads((tokens_dir / TOKENS_INFO).read_text(encoding="utf-8"))
-    cfg = tok.config
-    jets = read_jets(jets_path)
-    n = len(jets)
-    if n != info["n_train_jets"] + info["n_val_jets"]:
-        raise StudyError(f"{jets_path} holds {n} jets, the token split of {tokens_dir} "
-                         f"{info['n_train_jets']} + {info['n_val_jets']}; re-run the preparation")
-    ref = jets[split_indices(n, cfg)[1]]
-    tokens, offsets = Tokenizer(cfg).encode_jets(ref)
-    if not (np.array_equal(offsets, val.offsets) and np.array_equal(np.asarray(tokens), np.asarray(val.tokens))):
-        raise StudyError(f"the validation jets of {jets_path} do not reproduce {tokens_dir}/val.bin")
-    return ref
-
-
 def _prepare_jets(study: StudyConfig, root: Path, key: str, *, jobs: int, client: Any, progress: bool,
                   processor_factory: Callable[[Any], Any] | None) -> None:
     """Generate (or take) the events and process them into ``data/jets`` unless up to date."""
@@ -98,7 +69,7 @@ def _prepare_jets(study: StudyConfig, root: Path, key: str, *, jobs: int, client
     d = study.data
     jets_file = root / JETS_FILE
     jets_dir = jets_file.parent
-    if _stamp_ok(jets_dir, key, jets_file):
+    if stamp_ok(jets_dir, key, jets_file):
         logger.info("jets: up to date (%s)", jets_dir)
         return
     if d.generate is not None:
@@ -122,30 +93,13 @@ def _prepare_jets(study: StudyConfig, root: Path, key: str, *, jobs: int, client
     with ctx as cl:
         process_files(inputs, jets_dir, processor=processor_factory(pcfg), client=cl, chunksize=d.process.chunksize,
                       progress=progress)
-    _write_stamp(jets_dir, key, {"inputs": [str(p) for p in inputs], "process": to_dict(pcfg)})
-
-
-def _prepare_tagging(study: StudyConfig, jets_path: str, folder: Path, key: str) -> None:
-    """Split the jets into the tagging dataset ``folder`` unless up to date; the jets must have
-    the fields of every feature set of the study."""
-    from hepscale.study.tagging import check_jets_fields
-    from hepscale.tagging.data import prepare_tagging_data
-
-    if _stamp_ok(folder, key, folder / TAGGING_INFO):
-        logger.info("tagging data: up to date (%s)", folder)
-        return
-    check_jets_fields(study, jets_path)
-    t = study.data.tagging
-    assert t is not None
-    prepare_tagging_data(jets_path, folder, classes=tuple(t.classes), fractions=tuple(t.fractions), seed=t.seed,
-                         balance=t.balance)
-    _write_stamp(folder, key, {"jets": jets_path, "tagging": to_dict(t)})
+    write_stamp(jets_dir, key, {"inputs": [str(p) for p in inputs], "process": to_dict(pcfg)})
 
 
 def prepare(study: StudyConfig, study_dir: str | os.PathLike[str], *, jobs: int = 2, client: Any = None,
             progress: bool = False, processor_factory: Callable[[Any], Any] | None = None) -> dict[str, str]:
-    """Generate, process and tokenize the data of a study (each step cached), and write the
-    reference; a tagging study writes its tagging dataset instead of tokens and reference.
+    """Generate and process the events of a study into jets, then prepare the task's data from
+    them (each step cached).
 
     Parameters
     ----------
@@ -166,17 +120,14 @@ def prepare(study: StudyConfig, study_dir: str | os.PathLike[str], *, jobs: int 
     -------
     dict
         The paths of :func:`hepscale.study.data.data_paths` (relative to ``study_dir`` or
-        absolute): ``jets``, ``tokens`` and ``reference``, or for tagging ``jets`` and ``tagging``.
+        absolute): ``jets`` and the task's.
 
     Raises
     ------
     StudyError
-        When an input is missing, no processor is given for events to process, the jets do
-        not reproduce the token split, or (tagging) they lack the fields of a feature set.
+        When an input is missing, no processor is given for events to process, or the task
+        cannot prepare its data from the jets.
     """
-    from hepscale.jets.dataset import write_jets
-    from hepscale.tokens.tokenizer import TokenizerConfig, tokenize_dataset
-
     root = Path(study_dir)
     paths = data_paths(study)
     keys = data_keys(study)
@@ -187,20 +138,5 @@ def prepare(study: StudyConfig, study_dir: str | os.PathLike[str], *, jobs: int 
     jets_path = paths["jets"] if d.jets else str(root / paths["jets"])
     if not Path(jets_path).exists():
         raise StudyError(f"study {study.name}: data.jets: {jets_path} does not exist")
-    if study.task == "tagging":
-        _prepare_tagging(study, jets_path, root / paths["tagging"], keys["tagging"])
-        return paths
-    tokens_dir = root / paths["tokens"]
-    if _stamp_ok(tokens_dir, keys["tokens"], tokens_dir / TOKENS_INFO):
-        logger.info("tokens: up to date (%s)", tokens_dir)
-    else:
-        tokenize_dataset(jets_path, tokens_dir, config=TokenizerConfig(**(d.tokenizer or {})))
-        _write_stamp(tokens_dir, keys["tokens"], {"jets": jets_path, "tokenizer": dict(d.tokenizer or {})})
-    if not d.reference:
-        ref_path = root / paths["reference"]
-        if not ref_path.is_file():
-            ref = _validation_jets(jets_path, tokens_dir)
-            write_jets(ref_path, ref, metadata={"kind": "reference", "source": jets_path,
-                                                "tokens": paths["tokens"], "split": "val"})
-            logger.info("reference: %d validation jets -> %s", len(ref), ref_path)
+    study.spec.prepare(study, jets_path, root, paths, keys)
     return paths

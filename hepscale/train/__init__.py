@@ -4,9 +4,9 @@
   :func:`model_config_for` (without torch);
 - :mod:`~hepscale.train.budget`: unique subset, steps of a budget, training FLOPs (without torch);
 - :mod:`~hepscale.train.task`: the :class:`Task` interface a training task implements;
-- :mod:`~hepscale.train.generation`: :class:`GenerationTask` (next-token prediction on token data)
+- :mod:`~hepscale.tasks.generation.trainer`: :class:`GenerationTask` (next-token prediction on token data)
   and its :class:`JetBatcher`;
-- :mod:`~hepscale.train.tagger_config` and :mod:`~hepscale.train.classification`:
+- :mod:`~hepscale.tasks.tagging.config` and :mod:`~hepscale.tasks.tagging.trainer`:
   :class:`TaggerTrainConfig` (without torch) and :class:`ClassificationTask` (a jet tagger);
 - :mod:`~hepscale.train.loop`: :func:`train`, the one training loop (budgets, checkpoints, exact
   resume, DDP, the run folder);
@@ -38,10 +38,10 @@ _EXPORTS = {
     "TrainData": "hepscale.train.task",
     "Evaluation": "hepscale.train.task",
     "EpochSampler": "hepscale.train.data",
-    "GenerationTask": "hepscale.train.generation",
-    "JetBatcher": "hepscale.train.generation",
-    "TaggerTrainConfig": "hepscale.train.tagger_config",
-    "ClassificationTask": "hepscale.train.classification",
+    "GenerationTask": "hepscale.tasks.generation.trainer",
+    "JetBatcher": "hepscale.tasks.generation.trainer",
+    "TaggerTrainConfig": "hepscale.tasks.tagging.config",
+    "ClassificationTask": "hepscale.tasks.tagging.trainer",
     "train": "hepscale.train.loop",
     "TrainState": "hepscale.train.loop",
     "TrainingDiverged": "hepscale.train.loop",

@@ -2,9 +2,9 @@
 
 The run folder, the budgets and the resume are those of :mod:`hepscale.train.loop`; the task is
 next-token generation on the token dataset of ``data.tokens``
-(:class:`hepscale.train.generation.GenerationTask`), or, for a config with ``task:
-classification``, a jet tagger on the tagging dataset of ``data.dataset``
-(:class:`hepscale.train.classification.ClassificationTask`).
+(:class:`hepscale.tasks.generation.trainer.GenerationTask`), or, for a config with ``task:
+tagging``, a jet tagger on the tagging dataset of ``data.dataset``
+(:class:`hepscale.tasks.tagging.trainer.ClassificationTask`).
 
 Interruption: SIGTERM, SIGUSR1 or SIGINT (Ctrl-C; a second one stops at once with 130) makes the
 trainer write a checkpoint at the next step boundary and exit with 85
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``hepscale train CONFIG [key=value ...] --output RUNDIR [--resume]``; see the module docstring."""
     parser = argparse.ArgumentParser(
         prog="hepscale train",
-        description="Train one model (a generative model, or a tagger with task: classification). Exit codes: 0 finished, 85 checkpointed on SIGTERM/SIGUSR1/SIGINT "
+        description="Train one model (a generative model, or a tagger with task: tagging). Exit codes: 0 finished, 85 checkpointed on SIGTERM/SIGUSR1/SIGINT "
         "(HTCondor checkpoint_exit_code), 2 config/data error, 3 training failed.",
     )
     parser.add_argument("config", help="training config YAML (see configs/train/)")

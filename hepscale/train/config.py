@@ -36,7 +36,6 @@ __all__ = [
     "run_id",
     "load_run_config",
     "run_task",
-    "TASKS",
     "model_config_for",
 ]
 
@@ -196,6 +195,11 @@ def run_id(cfg: TrainConfig) -> str:
     data = to_dict(cfg)
     for key in RUNTIME_FIELDS:
         data.pop(key, None)
+    if "task" in data:  # the name the task's run ids were first hashed with, so that they stay the same
+        from hepscale.tasks import task_spec
+
+        spec = task_spec(data["task"])
+        data["task"] = spec.run_id_name or spec.name
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -244,22 +248,20 @@ def model_config_for(cfg: TrainConfig, tokenizer: Tokenizer) -> GPTConfig:
 
 
 
-#: the training tasks, as the ``task`` key of a training YAML names them
-TASKS = ("generation", "classification")
-
-
 def run_task(config: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> str:
     """The task of a training YAML and its overrides: ``task=...`` on the command line, else the
-    file's ``task`` key, else ``generation``.
+    file's ``task`` key, else :data:`hepscale.tasks.DEFAULT_TASK`; as its registered name (an
+    alias such as ``classification`` reads as ``tagging``).
 
     Raises
     ------
     ConfigError
-        On a task that is not one of :data:`TASKS`, naming the file.
+        On a task that is not registered (:mod:`hepscale.tasks`), naming the file.
     """
     from hepscale.config import read_yaml
+    from hepscale.tasks import DEFAULT_TASK, canonical_task
 
-    task: object = "generation"
+    task: object = DEFAULT_TASK
     where = "the default"
     if config is not None:
         data = read_yaml(config)
@@ -269,29 +271,31 @@ def run_task(config: str | os.PathLike[str] | None, overrides: Sequence[str] = (
         key, sep, value = item.partition("=")
         if sep and key.strip() == "task":
             task, where = value.strip(), "the command line"
-    if task not in TASKS:
-        raise ConfigError(f"task: expected one of {list(TASKS)}, got {task!r} (from {where})")
-    return str(task)
+    try:
+        return canonical_task(task)
+    except ConfigError as err:
+        raise ConfigError(f"{err} (from {where})") from err
 
 
 def load_run_config(config: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> Any:
-    """The run configuration from a YAML file and ``key=value`` overrides: a :class:`TrainConfig`
-    (generation) or, for ``task: classification``, a
-    :class:`hepscale.train.tagger_config.TaggerTrainConfig`."""
+    """The run configuration from a YAML file and ``key=value`` overrides, as the training config
+    class of its task (:meth:`hepscale.tasks.spec.TaskSpec.train_config_class`): a
+    :class:`TrainConfig` for generation (whose ``task`` key is implied), a
+    :class:`hepscale.tasks.tagging.config.TaggerTrainConfig` for tagging."""
+    import dataclasses
+
+    from hepscale.config import from_dict, read_yaml
+    from hepscale.tasks import task_spec
+
     overrides = list(overrides)
-    if run_task(config, overrides) == "classification":
-        from hepscale.train.tagger_config import TaggerTrainConfig
-
-        return load_config(TaggerTrainConfig, config, overrides=overrides)
+    spec = task_spec(run_task(config, overrides))
+    cls = spec.train_config_class()
+    has_task = any(f.name == "task" for f in dataclasses.fields(cls))
     kept = [o for o in overrides if o.partition("=")[0].strip() != "task"]
-    if config is not None:
-        from hepscale.config import read_yaml
-
-        if "task" in read_yaml(config):  # task: generation, said explicitly
-            data = read_yaml(config)
-            data.pop("task")
-            from hepscale.config import from_dict
-
-            from_dict(TrainConfig, data, where=str(config))  # errors name the file
-            return load_config(TrainConfig, None, overrides=kept, base=data)
-    return load_config(TrainConfig, config, overrides=kept)
+    data = dict(read_yaml(config)) if config is not None else {}
+    data.pop("task", None)
+    if data:
+        from_dict(cls, {**data, **({"task": spec.name} if has_task else {})}, where=str(config))  # errors name the file
+    if has_task:
+        kept.append(f"task={spec.name}")
+    return load_config(cls, None, overrides=kept, base=data)

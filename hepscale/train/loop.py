@@ -146,7 +146,7 @@ def train(
     run_dir
         The run folder (created).
     task
-        What is trained (None: :class:`~hepscale.train.generation.GenerationTask` of ``cfg``).
+        What is trained (None: :class:`~hepscale.tasks.generation.trainer.GenerationTask` of ``cfg``).
     resume
         Continue from the run's checkpoint when it exists (start otherwise).
     progress
@@ -221,15 +221,11 @@ def train(
 
 
 def task_for(cfg: Any) -> Task:
-    """The task of a run configuration: classification for a
-    :class:`~hepscale.train.tagger_config.TaggerTrainConfig`, else next-token generation."""
-    if getattr(cfg, "task", "generation") == "classification":
-        from hepscale.train.classification import ClassificationTask
+    """The trainer's task of a run configuration, from the spec of its ``task``
+    (:meth:`hepscale.tasks.spec.TaskSpec.trainer_task`; a config without one: the default task)."""
+    from hepscale.tasks import DEFAULT_TASK, task_spec
 
-        return ClassificationTask(cfg)
-    from hepscale.train.generation import GenerationTask
-
-    return GenerationTask(cfg)
+    return task_spec(getattr(cfg, "task", DEFAULT_TASK)).trainer_task(cfg)
 
 
 def setup(

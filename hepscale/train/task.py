@@ -43,7 +43,7 @@ and may override (defaults do nothing):
                               trainer's ``C = 6 N B S steps``
 ============================  ==================================================================
 
-The generation task (:class:`hepscale.train.generation.GenerationTask`) implements all of them:
+The generation task (:class:`hepscale.tasks.generation.trainer.GenerationTask`) implements all of them:
 batches of padded jets from the token dataset, next-token loss, per-position validation loss as
 its final metric, the ``tokenizer.json`` copy, the tokenizer fingerprint in checkpoints and the
 ``tokenizer`` key of result.json.

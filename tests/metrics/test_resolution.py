@@ -10,8 +10,8 @@ import pytest
 from _synthetic import random_jets, tiny_generation_run, token_dataset
 
 from hepscale.jets.dataset import write_jets
-from hepscale.metrics.evaluate import evaluate_run
-from hepscale.metrics.resolution import decode_like_generated, run_resolution
+from hepscale.tasks.generation.evaluate import evaluate_run
+from hepscale.tasks.generation.resolution import decode_like_generated, run_resolution
 from hepscale.runs.folder import RunFolder
 
 

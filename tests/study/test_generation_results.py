@@ -25,7 +25,7 @@ def test_figures_against_d_and_the_search_space(tmp_path: Path, monkeypatch: pyt
     import matplotlib.pyplot as plt
 
     import hepscale.plotting.style as style
-    from hepscale.study import generation_results as gr
+    from hepscale.tasks.generation import results as gr
 
     saved = []
 
@@ -80,7 +80,7 @@ def _isoflop_table() -> pd.DataFrame:
 def test_loss_vs_compute_draws_each_budgets_parabola_and_the_frontier(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from hepscale.fit.isoflop import frontier_mask
-    from hepscale.study import generation_results as gr
+    from hepscale.tasks.generation import results as gr
 
     saved = _capture(monkeypatch)
     table = _isoflop_table()
@@ -107,7 +107,7 @@ def test_loss_vs_compute_draws_each_budgets_parabola_and_the_frontier(tmp_path: 
 @pytest.mark.parametrize(("sign", "rho"), [(1.0, "1.000"), (-1.0, "-1.000")])
 def test_swd_vs_loss_states_spearman_rho(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sign: float,
                                          rho: str) -> None:
-    from hepscale.study import generation_results as gr
+    from hepscale.tasks.generation import results as gr
 
     saved = _capture(monkeypatch)
     table = _table()
@@ -128,8 +128,8 @@ def test_generated_vs_real_compares_each_size_with_real_jets_at_the_models_resol
     from _synthetic import random_jets, tiny_generation_run, token_dataset
 
     from hepscale.jets.dataset import read_jets, write_jets
-    from hepscale.metrics.resolution import decode_like_generated, run_resolution
-    from hepscale.study import generation_results as gr
+    from hepscale.tasks.generation.resolution import decode_like_generated, run_resolution
+    from hepscale.tasks.generation import results as gr
 
     token_dataset(tmp_path / "base", n=200, seed=7, n_max=30)  # up to 29 constituents: truncated at 19
     run = tiny_generation_run(tmp_path / "base", n_layer=1, d_model=16, steps=2, warmup_steps=1)
@@ -168,7 +168,7 @@ def test_generated_vs_real_compares_each_size_with_real_jets_at_the_models_resol
 
 
 def test_summary_headline_states_best_swd_against_the_floor_and_spearman_rho() -> None:
-    from hepscale.study.collect import headline, summary_table
+    from hepscale.tasks.generation.results import headline, summary_table
 
     table = _table()
     table["evaluation.swd.mean"] = [0.9, 0.7, 0.6, 0.35]  # falls with the loss: rho = +1

@@ -34,7 +34,7 @@ def test_shipped_studies_load_and_expand(path: Path, monkeypatch: pytest.MonkeyP
         assert run_id(cfg) == r.run_id
         assert cfg.model.size == r.model and cfg.optim.lr == study.grid.lr[r.model]
         if study.task == "tagging":
-            assert cfg.task == "classification" and cfg.data.dataset == data_paths(study)["tagging"]
+            assert cfg.task == "tagging" and cfg.data.dataset == data_paths(study)["tagging"]
         else:
             assert cfg.data.tokens == data_paths(study)["tokens"]
     assert set(study.grid.lr) == set(study.grid.models)  # a learning rate per size

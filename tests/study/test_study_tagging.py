@@ -60,7 +60,7 @@ def _generated(output: Path) -> dict[str, Any]:
     ("grid.models", ["Pico", "Huge"], r"grid\.models\[1\]: 'Huge' is not a size of taggers\.yaml \(Pico, Nano, "),
     ("train.config", str(ROOT / "configs" / "train" / "quick_cpu.yaml"),
      r"train\.config: .*quick_cpu\.yaml is a training config of task 'generation'; a tagging study needs one "
-     r"with task: classification"),
+     r"with task: tagging"),
     ("grid.tokens", [1000], r"grid\.tokens: a tagging study counts jets: use grid\.jets"),
     ("grid.unique_tokens", [1000], r"grid\.unique_tokens: a tagging study counts jets: use grid\.unique_jets"),
     ("grid.features", ["kinematics"], r"grid\.features\[0\]: 'kinematics' is not a feature set \(kin, kinpid, full\)"),
@@ -73,7 +73,7 @@ def _generated(output: Path) -> dict[str, Any]:
     ("data.tagging.fractions", [0.6, 0.3, 0.2], r"data\.tagging\.fractions: expected fractions that add up to 1"),
     ("data.reference", "ref.parquet", r"data\.reference: a tagging study has no SWD reference"),
     ("fit.fits", [{"name": "p", "law": "proxy"}], r"fit\.fits\[0\]\.args: a tagging study has no SWD"),
-    ("task", "classification", r"task: expected one of \['generation', 'tagging'\]"),
+    ("task", "regression", r"task: expected one of \['generation', 'tagging'\], got 'regression'"),
 ])
 def test_tagging_study_errors_name_the_field(tmp_path: Path, key: str, value: Any, message: str) -> None:
     path = write_study(tmp_path / "s.yaml", _nested_set(_generated(tmp_path / "out"), key, value))
@@ -105,7 +105,7 @@ def test_feature_sets_are_checked_against_the_jets(tmp_path: Path, tagging_jets:
     ("grid.features", ["kin"], r"grid\.features: only a tagging study \(task: tagging\) has this axis"),
     ("grid.jets", [1000], r"grid\.jets: a generation study counts tokens: use grid\.tokens"),
     ("train.config", str(ROOT / "configs" / "train" / "tagger_cpu.yaml"),
-     r"train\.config: .*tagger_cpu\.yaml is a training config of task 'classification'; a generation study"),
+     r"train\.config: .*tagger_cpu\.yaml is a training config of task 'tagging'; a generation study"),
 ])
 def test_generation_study_refuses_tagging_keys(tmp_path: Path, key: str, value: Any, message: str) -> None:
     data = tiny_dict(tmp_path / "out", tmp_path / "jets.parquet")
@@ -120,10 +120,10 @@ def test_defaults_of_a_tagging_study(tmp_path: Path) -> None:
     del data["fit"], data["data"]["tagging"]
     study = load_study(write_study(tmp_path / "s.yaml", data))
     assert study.data.tagging is not None and study.data.tagging.classes == ["QCD", "Tbqq"]
-    assert study.data.tokenizer is None
+    assert not hasattr(study.data, "tokenizer")  # the sections are the task's own (a tagged union on task)
     assert [(f.name, f.law) for f in study.fit.fits or []] == [("rejection_vs_loss", "proxy")]
     generation = load_study(write_study(tmp_path / "g.yaml", tiny_dict(tmp_path / "g", tmp_path / "j.parquet")))
-    assert generation.task == "generation" and generation.data.tagging is None
+    assert generation.task == "generation" and not hasattr(generation.data, "tagging")
 
 
 # ---------------------------------------------------------------------------- grid, data keys, plan
@@ -142,7 +142,7 @@ def test_grid_expands_models_features_particles_and_budgets(tmp_path: Path, tagg
     assert points == expected and len({r.run_id for r in runs}) == len(runs) == 24
     for r in runs:
         cfg = load_run_config(study.train.config, r.overrides)
-        assert run_id(cfg) == r.run_id and cfg.task == "classification"
+        assert run_id(cfg) == r.run_id and cfg.task == "tagging"
         assert cfg.data.dataset == dataset and cfg.budget.steps is None and cfg.budget.flops is None
         assert cfg.model.size == r.model and cfg.optim.lr == data["grid"]["lr"][r.model]
         assert f"data.features={cfg.data.features}" in r.overrides
@@ -173,17 +173,17 @@ def test_plan_counts_the_taggers_parameters_and_flops(tmp_path: Path, tagging_je
         shape = TAGGERS_YAML[row.model]
         d, layers, n_classes = shape["d_model"], shape["n_layer"] + shape["n_class_layer"], 2
         assert row.n_params == layers * (12 * d * d + 13 * d) + 3 * d + d * n_classes + n_classes
-        n_features = {"kin": 7, "kinpid": 13}[str(row.features)]
+        n_features = {"kin": 7, "kinpid": 13}[str(row.axes["features"])]
         # the embedding: LayerNorm(F), Linear(F, d), Linear(d, d)
         assert row.n_params_total - row.n_params == 2 * n_features + n_features * d + d + d * d + d
         per_jet = train_flops_per_jet(tagger_config(row.model, n_features=n_features, n_classes=2,
-                                                    max_particles=int(row.max_particles or 0)))
+                                                    max_particles=int(row.axes["max_particles"] or 0)))
         assert row.steps == math.ceil(1.0e9 / (per_jet[1] * B))  # C with every layer by default
         assert row.tokens == row.steps * B and row.flops == pytest.approx(per_jet[1] * B * row.steps)
         assert row.flops_total == pytest.approx(per_jet[1] * B * row.steps)
         assert row.unique_tokens is None and row.epochs is None  # before the data exists
     # more particles per jet: more FLOPs per jet, so fewer steps at the same budget
-    by = {(r.model, r.features, r.max_particles): r for r in rows}
+    by = {(r.model, r.axes["features"], r.axes["max_particles"]): r for r in rows}
     assert by[("Nano", "kin", 64)].steps < by[("Nano", "kin", 16)].steps
     text = format_plan(study, rows)
     hours = sum(r.flops_total for r in rows) / 1.0e6 / 3600
@@ -249,7 +249,7 @@ def finished_tagging_study(tmp_path_factory: pytest.TempPathFactory, tagging_jet
 
 
 def test_local_tagging_study_end_to_end(finished_tagging_study: tuple[Path, dict[str, Any]]) -> None:
-    from hepscale.tagging.data import INFO_FILE, read_info
+    from hepscale.tasks.tagging.data import INFO_FILE, read_info
 
     path, out = finished_tagging_study
     folder = Path(out["study_dir"])
@@ -362,7 +362,7 @@ def fitted_tagging_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
 
 def test_study_fits_beta_with_an_interval_and_l_inf_below_the_losses(
         fitted_tagging_study: tuple[Path, dict[str, Any]]) -> None:
-    from hepscale.study.tagging_results import loss_fits
+    from hepscale.tasks.tagging.results import loss_fits
 
     _, out = fitted_tagging_study
     folder = Path(out["study_dir"])

@@ -13,7 +13,7 @@ from _synthetic import random_jets
 from hepscale.config import ConfigError
 from hepscale.events.readers import convert
 from hepscale.jets.dataset import LABELS, read_jets, read_metadata, write_jets
-from hepscale.tagging.data import (
+from hepscale.tasks.tagging.data import (
     SPLITS,
     ClassSpec,
     TaggingDataError,
@@ -23,7 +23,7 @@ from hepscale.tagging.data import (
     read_info,
     unique_subset,
 )
-from hepscale.tagging.features import build_inputs
+from hepscale.tasks.tagging.features import build_inputs
 
 #: jets per label of the synthetic file, written sorted by label (as files sorted by process are)
 COUNTS = {LABELS["QCD"]: 301, LABELS["Wqq"]: 95, LABELS["Tbqq"]: 152, -1: 12}

@@ -12,7 +12,7 @@ import uproot
 
 from hepscale.events.readers import convert
 from hepscale.jets.dataset import read_jets
-from hepscale.tagging.features import (
+from hepscale.tasks.tagging.features import (
     FEATURE_SETS,
     LOG_FLOOR,
     FeatureError,
@@ -188,7 +188,7 @@ def test_labels_raw_class_index_or_mapped(jetclass_path: Path) -> None:
 
 
 def test_inputs_do_not_depend_on_the_chunking(jetclass_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hepscale.tagging.features as features
+    import hepscale.tasks.tagging.features as features
 
     jets = read_jets(jetclass_path)
     whole = build_inputs(jets, "full", 64)

@@ -18,8 +18,8 @@ from hepscale.config import ConfigError, to_dict
 from hepscale.errors import EXIT_BAD_INPUT, EXIT_CHECKPOINT
 from hepscale.metrics.tagging import auc as roc_auc
 from hepscale.train import train
-from hepscale.train.config import load_run_config, run_task
-from hepscale.train.tagger_config import TaggerTrainConfig
+from hepscale.train.config import load_run_config, run_id, run_task
+from hepscale.tasks.tagging.config import TaggerTrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def tagging_dir(processed_samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Top (Tbqq) vs QCD jets of the generated ttbar and QCD samples, split by jet."""
-    from hepscale.tagging.data import prepare_tagging_data
+    from hepscale.tasks.tagging.data import prepare_tagging_data
 
     out = tmp_path_factory.mktemp("tagging") / "data"
     return Path(prepare_tagging_data(processed_samples / "jets.parquet", out, classes=("QCD", "Tbqq"), seed=3))
@@ -49,14 +49,20 @@ def _result(run: Path) -> dict[str, Any]:
 
 def test_task_key_chooses_the_config(tmp_path: Path) -> None:
     gen = ROOT / "configs" / "train" / "quick_cpu.yaml"
-    assert run_task(gen) == "generation" and run_task(ROOT / "configs" / "train" / "tagger_cpu.yaml") == "classification"
+    assert run_task(gen) == "generation" and run_task(ROOT / "configs" / "train" / "tagger_cpu.yaml") == "tagging"
     with pytest.raises(ConfigError, match=r"quick_cpu.yaml.data: unknown key\(s\) 'seq_len', 'tokens'"):
-        load_run_config(gen, ["task=classification"])  # a generation config read as a tagger's
+        load_run_config(gen, ["task=tagging"])  # a generation config read as a tagger's
+    # the name of earlier versions reads as tagging, and a tagger's run id does not change with it
+    legacy = tmp_path / "legacy.yaml"
+    legacy.write_text((ROOT / "configs" / "train" / "tagger_cpu.yaml").read_text().replace("task: tagging",
+                                                                                          "task: classification"))
+    assert run_task(legacy) == "tagging"
+    assert run_id(load_run_config(legacy)) == run_id(load_run_config(ROOT / "configs" / "train" / "tagger_cpu.yaml"))
     explicit = tmp_path / "g.yaml"
     explicit.write_text("task: generation\n" + gen.read_text())
     assert to_dict(load_run_config(explicit)) == to_dict(load_run_config(gen))
-    with pytest.raises(ConfigError, match=r"task: expected one of \['generation', 'classification'\], got 'tagging'"):
-        load_run_config(gen, ["task=tagging"])
+    with pytest.raises(ConfigError, match=r"task: expected one of \['generation', 'tagging'\], got 'regression'"):
+        load_run_config(gen, ["task=regression"])
     with pytest.raises(ConfigError, match="budget: set exactly one of steps, jets, flops"):
         load_run_config(ROOT / "configs" / "train" / "tagger_cpu.yaml", ["budget.jets=1000"])
 
@@ -65,7 +71,7 @@ def test_tagger_learns_top_vs_qcd(tagging_dir: Path, tmp_path: Path) -> None:
     """A small tagger trained for seconds on generated top vs QCD jets reaches AUC >= 0.9 on the test split
     (the jet mass alone gives 0.92 on these jets)."""
     from hepscale.models.tagger_sizes import train_flops_per_jet
-    from hepscale.tagging.data import read_info
+    from hepscale.tasks.tagging.data import read_info
 
     cfg = _cfg(tagging_dir, "budget.steps=400", "eval.every=100", "optim.lr=1e-3", "eval.bootstraps=20")
     run = tmp_path / "run"
@@ -116,7 +122,7 @@ def test_interrupted_and_resumed_tagger_is_exact(tagging_dir: Path, tmp_path: Pa
 def test_scores_and_roc_agree_with_the_result(tagging_dir: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     from hepscale.cli import main
-    from hepscale.tagging.data import load_split
+    from hepscale.tasks.tagging.data import load_split
 
     cfg = _cfg(tagging_dir, "budget.steps=30")
     run = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""The generation task's data: padded jet batches (:class:`hepscale.train.generation.JetBatcher`)."""
+"""The generation task's data: padded jet batches (:class:`hepscale.tasks.generation.trainer.JetBatcher`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hepscale.tokens.tokenizer import load_tokens
-from hepscale.train.generation import JetBatcher
+from hepscale.tasks.generation.trainer import JetBatcher
 
 
 def test_batcher_epochs_visit_each_jet_once(tokens_dir: Path) -> None:

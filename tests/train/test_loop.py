@@ -166,7 +166,7 @@ def test_example_configs_load() -> None:
     assert paths
     from hepscale.models.tagger_sizes import tagger_sizes
     from hepscale.train.config import load_run_config
-    from hepscale.train.tagger_config import TaggerTrainConfig
+    from hepscale.tasks.tagging.config import TaggerTrainConfig
 
     kinds = set()
     for p in paths:

@@ -1,4 +1,9 @@
-"""Figures of a generation study beside SWD vs N (:func:`hepscale.study.collect.plot_swd_vs_n`).
+"""The summary table and figures of a generation study.
+
+- :func:`summary_table`, :func:`headline`: one line per run (N, D, C, loss, SWD and floor, the
+  tokenization distance) and the study's result in words (the best run against its floor,
+  Spearman's rho of SWD and validation loss);
+- :func:`plot_swd_vs_n`: SWD against N with the floor and tokenization bands;
 
 - :func:`plot_vs_data`: validation loss, or the SWD with its floor and tokenization bands, against
   tokens seen D, one colour per model size, open markers for repeated data (more than one epoch);
@@ -26,7 +31,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["plot_vs_data", "plot_search_space", "plot_loss_vs_compute", "plot_swd_vs_loss", "plot_generated_vs_real",
+__all__ = ["SWD_FIGURE", "summary_table", "headline", "swd_loss_spearman", "plot_swd_vs_n", "plot_vs_data",
+           "plot_search_space", "plot_loss_vs_compute", "plot_swd_vs_loss", "plot_generated_vs_real",
            "generation_figures"]
 
 #: epochs from which a run counts as seeing repeated data (whole batches round one epoch up)
@@ -221,7 +227,6 @@ def plot_swd_vs_loss(table: Any, path: str | os.PathLike[str], *, label: str = "
 
     from hepscale.plotting.labels import run_column_label
     from hepscale.plotting.style import cms_label, cms_style, save_figure
-    from hepscale.study.collect import swd_loss_spearman
 
     if _SWD not in table.columns:
         return []
@@ -270,7 +275,7 @@ def _sample_per_size(table: Any, study_dir: Path) -> list[tuple[str, float, Path
 def plot_generated_vs_real(table: Any, study_dir: str | os.PathLike[str], folder: str | os.PathLike[str], *,
                            label: str = "Simulation", n_bins: int = 30) -> list[Path]:
     """One figure per SWD observable: the real validation jets at the model's resolution (encoded
-    and decoded with the runs' tokenizer, :mod:`hepscale.metrics.resolution`) and raw, and the
+    and decoded with the runs' tokenizer, :mod:`hepscale.tasks.generation.resolution`) and raw, and the
     sample of each model size (its evaluated run with the most tokens seen), normalised, with the
     ratio generated / real (model resolution) below. Bins from the real jets' 0.1 to 99.9% range.
 
@@ -284,7 +289,7 @@ def plot_generated_vs_real(table: Any, study_dir: str | os.PathLike[str], folder
     import numpy as np
 
     from hepscale.jets.dataset import observable_matrix, read_jets
-    from hepscale.metrics.resolution import reference_pair, run_resolution
+    from hepscale.tasks.generation.resolution import reference_pair, run_resolution
     from hepscale.plotting.observables import (
         finish_ratio_panel,
         normalized,
@@ -361,3 +366,136 @@ def generation_figures(table: Any, study_dir: str | os.PathLike[str], *, label: 
         written += plot_swd_vs_loss(table, root / "swd_vs_loss", label=label)
         written += plot_generated_vs_real(table, study_dir, root / "observables", label=label)
     return written
+
+
+#: the SWD-vs-N figure of a study folder (without suffix)
+SWD_FIGURE = "figures/swd_vs_N"
+
+
+def summary_table(table: Any) -> str:
+    """One line per run: model, N, D, epochs, C, final validation loss and SWD (with floor) when evaluated."""
+    has_swd = "evaluation.swd.mean" in table.columns
+    has_tok = "evaluation.tokenization.mean" in table.columns
+    header = f"{'model':<5} {'N':>9} {'D':>9} {'epochs':>7} {'C':>9} {'val loss':>9}"
+    if has_swd:
+        header += f" {'SWD':>19} {'SWD floor':>19}"
+    if has_tok:
+        header += f" {'tokenization':>19} {'raw floor':>19}"
+    lines = [header, "-" * len(header)]
+    for _, row in table.sort_values(["n_params_non_embedding", "tokens_seen"]).iterrows():
+        line = (f"{row['model']:<5} {row['n_params_non_embedding']:>9.3g} {row['tokens_seen']:>9.3g} "
+                f"{row['epochs']:>7.3g} {row['flops']:>9.3g} {row['final_val_loss']:>9.4f}")
+        if has_swd:
+            mean, std = row.get("evaluation.swd.mean"), row.get("evaluation.swd.std")
+            fmean, fstd = row.get("evaluation.swd.floor_mean"), row.get("evaluation.swd.floor_std")
+            line += f" {_pm(mean, std):>19} {_pm(fmean, fstd):>19}"
+        if has_tok:
+            tok = _pm(row.get("evaluation.tokenization.mean"), row.get("evaluation.tokenization.std"))
+            raw = _pm(row.get("evaluation.tokenization.raw_floor_mean"), row.get("evaluation.tokenization.raw_floor_std"))
+            line += f" {tok:>19} {raw:>19}"
+        lines.append(line)
+    lines.append("N: non-embedding parameters; D: tokens seen; C: FLOPs (6 N B S steps); SWD: bootstrap mean +- std")
+    if has_tok:
+        lines.append("SWD and its floor against real jets at the model's resolution (encoded and decoded with the "
+                     "run's tokenizer); tokenization: SWD(decoded real, real), the distance the representation alone "
+                     "causes; raw floor: real vs real at full resolution")
+    if has_swd:
+        lines += headline(table)
+    return "\n".join(lines)
+
+
+def headline(table: Any) -> list[str]:
+    """The study's result in words: the best evaluated run's SWD against its floor, the
+    tokenization distance against the same floor, and Spearman's rho of SWD and validation loss
+    over the evaluated runs (3 or more, neither constant)."""
+    t = table[table["evaluation.swd.mean"].notna()] if "evaluation.swd.mean" in table.columns else table.iloc[:0]
+    if t.empty:
+        return []
+    best = t.loc[t["evaluation.swd.mean"].idxmin()]
+    floor = float(best.get("evaluation.swd.floor_mean", math.nan))
+    swd = float(best["evaluation.swd.mean"])
+    out = [f"best model: {best['model']} (N = {best['n_params_non_embedding']:.3g}, D = {best['tokens_seen']:.3g}), "
+           f"SWD {_pm(swd, best.get('evaluation.swd.std'))} = {swd / floor:.3g} x its floor "
+           f"{_pm(floor, best.get('evaluation.swd.floor_std'))}"]
+    tok = best.get("evaluation.tokenization.mean")
+    if tok is not None and math.isfinite(float(tok)):
+        out.append(f"tokenization distance {_pm(tok, best.get('evaluation.tokenization.std'))} = "
+                   f"{float(tok) / floor:.3g} x the floor (what the representation alone costs)")
+    rho = swd_loss_spearman(t)
+    if rho is not None:
+        out.append(f"Spearman rho(validation loss, SWD) = {rho[0]:.3f} (p = {rho[1]:.2g}, {rho[2]} runs)")
+    return out
+
+
+def swd_loss_spearman(table: Any) -> tuple[float, float, int] | None:
+    """Spearman's rho of SWD and validation loss over the evaluated runs of ``table``, its
+    p-value and the number of runs; None with fewer than 3 runs or a constant column (rho
+    undefined)."""
+    from scipy.stats import spearmanr
+
+    t = table[table["evaluation.swd.mean"].notna() & table["final_val_loss"].notna()]
+    if len(t) < 3 or t["final_val_loss"].nunique() < 2 or t["evaluation.swd.mean"].nunique() < 2:
+        return None
+    res = spearmanr(t["final_val_loss"], t["evaluation.swd.mean"])
+    return float(res.statistic), float(res.pvalue), len(t)
+
+
+def _pm(mean: Any, std: Any) -> str:
+    try:
+        if mean is None or not math.isfinite(float(mean)):
+            return "-"
+        return f"{float(mean):.4g} +- {float(std):.2g}"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def plot_swd_vs_n(table: Any, path: str | os.PathLike[str], *, label: str = "Simulation") -> list[Path]:
+    """SWD (bootstrap mean +- std) against non-embedding parameters N, with the SWD floor as a
+    band and, for runs evaluated at the model's resolution, the tokenization distance as a second.
+
+    Returns
+    -------
+    list of Path
+        The files written (PDF and PNG).
+
+    Raises
+    ------
+    StudyError
+        When no run of the table was evaluated.
+    """
+    import numpy as np
+
+    from hepscale.plotting.style import cms_label, cms_style, save_figure
+    from hepscale.study.config import StudyError
+
+    if "evaluation.swd.mean" not in table.columns:
+        raise StudyError("the runs table has no evaluation.swd.mean column (no run was evaluated)")
+    t = table.dropna(subset=["evaluation.swd.mean"]).sort_values("n_params_non_embedding")
+    n = t["n_params_non_embedding"].to_numpy(dtype=float)
+    with cms_style():
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(10, 8))
+        ax.errorbar(n, t["evaluation.swd.mean"], yerr=t["evaluation.swd.std"], fmt="o", color="black",
+                    label="generated vs real")
+        if "evaluation.swd.floor_mean" in t.columns and t["evaluation.swd.floor_mean"].notna().any():
+            fm = float(np.nanmean(t["evaluation.swd.floor_mean"].to_numpy(dtype=float)))
+            fs = float(np.nanmean(t["evaluation.swd.floor_std"].to_numpy(dtype=float)))
+            lo, hi = n.min() / 1.5, n.max() * 1.5
+            tokenized = "evaluation.tokenization.mean" in t.columns and t["evaluation.tokenization.mean"].notna().any()
+            ax.fill_between([lo, hi], fm - fs, fm + fs, color="tab:blue", alpha=0.3,
+                            label="SWD floor (real vs real" + (", tokenized)" if tokenized else ")"))
+            ax.axhline(fm, color="tab:blue", lw=1)
+            if tokenized:  # the distance the representation alone causes
+                tm = float(np.nanmean(t["evaluation.tokenization.mean"].to_numpy(dtype=float)))
+                ts = float(np.nanmean(t["evaluation.tokenization.std"].to_numpy(dtype=float)))
+                ax.fill_between([lo, hi], tm - ts, tm + ts, color="tab:orange", alpha=0.3,
+                                label="tokenization (decoded real vs real)")
+                ax.axhline(tm, color="tab:orange", lw=1)
+            ax.set_xlim(lo, hi)
+        ax.set_xscale("log")
+        ax.set_xlabel("Non-embedding parameters N")
+        ax.set_ylabel("Sliced Wasserstein distance")
+        ax.legend()
+        cms_label(ax, label=label)
+        return save_figure(fig, path)

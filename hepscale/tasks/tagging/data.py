@@ -304,7 +304,7 @@ def read_info(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(data_dir) / INFO_FILE
     if not path.is_file():
         raise TaggingDataError(f"{data_dir}: no {INFO_FILE}: not a finished tagging dataset "
-                               "(make one with hepscale.tagging.data.prepare_tagging_data)")
+                               "(make one with hepscale.tasks.tagging.data.prepare_tagging_data)")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:

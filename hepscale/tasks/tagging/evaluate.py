@@ -1,6 +1,6 @@
 """Evaluating a tagger run: the ROC on the test split (or any labelled jets), with figures.
 
-:func:`evaluate_tagger_run` scores the jets (:mod:`hepscale.tagging.score`), computes one signal
+:func:`evaluate_tagger_run` scores the jets (:mod:`hepscale.tasks.tagging.score`), computes one signal
 class against the background class (QCD) the AUC and the background rejection at 50% and 30%
 signal efficiency with seeded bootstrap uncertainties
 (:func:`hepscale.metrics.tagging.one_vs_qcd_metrics`), draws the ROC figure
@@ -17,19 +17,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EVALUATION_KIND", "is_tagger_run", "evaluate_tagger_run"]
+__all__ = ["EVALUATION_KIND", "is_tagger_run", "evaluated_with", "evaluate_tagger_run"]
 
 #: ``result.json["evaluation"]["kind"]`` of a tagger evaluation
 EVALUATION_KIND = "tagging"
 
 
 def is_tagger_run(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a run folder whose ``config.yaml`` says ``task: classification``."""
-    from hepscale.runs.folder import RunFolder
-    from hepscale.train.config import run_task
+    """True when ``path`` is a run folder whose ``config.yaml`` says ``task: tagging``."""
+    from hepscale.tasks.spec import run_folder_task
 
-    run = RunFolder(path)
-    return Path(path).is_dir() and run.config.is_file() and run_task(run.config) == "classification"
+    spec = run_folder_task(path)
+    return spec is not None and spec.name == "tagging"
+
+
+def evaluated_with(run: Any, e: Any) -> bool:
+    """True when the run's result holds the ROC record of :func:`evaluate_tagger_run` with the
+    resamples and seed of the study's evaluation section ``e``, and its figures."""
+    from hepscale.errors import DataError
+
+    try:
+        result = run.read_result()
+    except (OSError, DataError):
+        return False
+    record = result.get("evaluation") or {}
+    return (record.get("kind") == EVALUATION_KIND and record.get("n_bootstraps") == e.bootstraps
+            and record.get("seed") == e.seed and bool(record.get("figures")))
 
 
 def evaluate_tagger_run(run_dir: str | os.PathLike[str], *, jets: str | os.PathLike[str] | None = None,
@@ -55,9 +68,9 @@ def evaluate_tagger_run(run_dir: str | os.PathLike[str], *, jets: str | os.PathL
     from hepscale._version import code_version
     from hepscale.metrics.tagging import one_vs_qcd_metrics, roc_curve
     from hepscale.runs.folder import RunFolder
-    from hepscale.tagging.data import load_split
-    from hepscale.tagging.features import build_inputs
-    from hepscale.tagging.score import ScoreError, load_tagger, score_inputs
+    from hepscale.tasks.tagging.data import load_split
+    from hepscale.tasks.tagging.features import build_inputs
+    from hepscale.tasks.tagging.score import ScoreError, load_tagger, score_inputs
 
     run = RunFolder(run_dir)
     if not run.finished:

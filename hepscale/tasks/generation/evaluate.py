@@ -29,13 +29,16 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hepscale.metrics import swd
 
-__all__ = ["evaluate", "evaluate_run"]
+if TYPE_CHECKING:
+    from hepscale.runs.folder import RunFolder
+
+__all__ = ["evaluate", "evaluate_run", "sampled_with", "evaluated_with"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ def _load_matrix(path: Path, names: Sequence[str], *, what: str) -> np.ndarray:
 def _reference_at(reference: Path, res: Any, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Observables of the reference jets at the model's resolution and raw (same jets, same order)."""
     from hepscale.jets.dataset import DatasetError, observable_matrix
-    from hepscale.metrics.resolution import reference_pair
+    from hepscale.tasks.generation.resolution import reference_pair
 
     try:
         raw, decoded = reference_pair(reference, res)
@@ -136,7 +139,7 @@ def evaluate_run(
 
     ``resolution="model"`` (default): for a generative run folder, the reference jets are taken at
     the model's resolution (encoded with its tokenizer, truncated and decoded as generated jets
-    are, :mod:`hepscale.metrics.resolution`), and the record also holds ``tokenization``: the
+    are, :mod:`hepscale.tasks.generation.resolution`), and the record also holds ``tokenization``: the
     SWD between those and the raw reference jets and the raw floor. ``"raw"``: the raw reference
     (the comparison of earlier versions; a samples file is always compared with it as given).
 
@@ -185,7 +188,7 @@ def evaluate_run(
     if not reference.exists():
         raise FileNotFoundError(f"--reference: {reference} does not exist")
 
-    from hepscale.metrics.resolution import run_resolution
+    from hepscale.tasks.generation.resolution import run_resolution
 
     res = run_resolution(run.path) if run is not None and resolution == "model" else None
     gen = _load_matrix(samples, names, what=f"samples {samples}")
@@ -239,3 +242,36 @@ def evaluate_run(
         written = Path(outdir) / "evaluation.json"
         atomic_write_json(written, record)
     return record, written
+
+
+def sampled_with(run: RunFolder, *, n: int, seed: int) -> bool:
+    """True when the run's samples exist with ``n`` jets drawn with ``seed``."""
+    from hepscale.jets.dataset import DatasetError, read_metadata
+
+    if not run.samples.is_file():
+        return False
+    try:
+        meta = read_metadata(run.samples)
+    except (DatasetError, OSError, ValueError):
+        return False
+    return meta.get("n") == n and meta.get("seed") == seed
+
+
+def evaluated_with(run: RunFolder, e: Any) -> bool:
+    """True when the run's result holds an SWD with every setting of the study's evaluation
+    section ``e`` that changes it: the reference at the model's resolution, the estimator and its
+    bins, the resamples, the directions, the seed, and the floor (from pools of one size)."""
+    from hepscale.errors import DataError
+    from hepscale.metrics.swd import DEFAULT_BINS
+
+    try:
+        result = run.read_result()
+    except (OSError, DataError):
+        return False
+    record = result.get("evaluation") or {}
+    swd = record.get("swd", {})
+    return (record.get("reference_resolution") == "model" and swd.get("method") == "histogram"
+            and swd.get("bins") == DEFAULT_BINS and swd.get("n_jets") == e.n
+            and swd.get("n_bootstraps") == e.bootstraps and swd.get("n_projections") == e.projections
+            and swd.get("seed") == e.seed and (swd.get("floor_mean") is not None) == e.floor
+            and (not e.floor or len(swd.get("pool_sizes") or ()) == 3))

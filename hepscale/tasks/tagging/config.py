@@ -1,6 +1,7 @@
-"""The configuration of one tagger training run (the classification task), without torch.
+"""The configuration of one tagger training run (the tagging task), without torch.
 
-A training YAML with ``task: classification`` (see ``configs/train/tagger_*.yaml``) resolves to
+A training YAML with ``task: tagging`` (see ``configs/train/tagger_*.yaml``; ``classification``,
+the name of earlier versions, reads the same) resolves to
 :class:`TaggerTrainConfig`; one without a ``task`` key (or ``task: generation``) to
 :class:`hepscale.train.config.TrainConfig`. :func:`hepscale.train.config.load_run_config`
 chooses. The optimizer, checkpoint and runtime settings are the generator's; the model, data,
@@ -8,9 +9,9 @@ budget and evaluation sections are the tagger's own:
 
 - ``model``: a size of ``configs/taggers.yaml`` (or ``custom`` with ``d_model``, ``n_head``,
   ``n_layer``), ``pairwise`` interaction features (ParT) on or off, ``dropout``;
-- ``data``: the prepared tagging dataset (``hepscale.tagging.data.prepare_tagging_data``: its
+- ``data``: the prepared tagging dataset (``hepscale.tasks.tagging.data.prepare_tagging_data``: its
   ``train/val/test`` splits and ``info.json``), the input ``features`` (``kin``, ``kinpid``,
-  ``full``: :mod:`hepscale.tagging.features`), ``max_particles`` P, the batch, and the unique-jet
+  ``full``: :mod:`hepscale.tasks.tagging.features`), ``max_particles`` P, the batch, and the unique-jet
   budget U (``unique_jets``: a class-stratified random subset of the shuffled training split);
 - ``budget``: exactly one of ``steps``, ``jets`` (D, jets seen) or ``flops`` (C with the tagger's
   own FLOP count per jet, :func:`hepscale.models.tagger_sizes.train_flops_per_jet`);
@@ -96,9 +97,9 @@ class TaggerEvalSection:
 @dataclass
 class TaggerTrainConfig:
     """Resolved configuration of one tagger run (``hepscale train CONFIG key=value ...`` with
-    ``task: classification``)."""
+    ``task: tagging``)."""
 
-    task: Literal["classification"] = "classification"
+    task: Literal["tagging"] = "tagging"
     model: TaggerModelSection = field(default_factory=TaggerModelSection)
     data: TaggerDataSection = field(default_factory=TaggerDataSection)
     optim: OptimSection = field(default_factory=OptimSection)

@@ -279,7 +279,7 @@ def build_inputs(jets: ak.Array, feature_set: str, max_particles: int, *, source
     ----------
     jets
         Jet dataset records (:func:`hepscale.jets.dataset.read_jets`, or a split of
-        :func:`hepscale.tagging.data.load_split`): jet ``pt, eta`` and ``mass`` (or ``energy``) and
+        :func:`hepscale.tasks.tagging.data.load_split`): jet ``pt, eta`` and ``mass`` (or ``energy``) and
         ``constituents`` in descending pT with the fields of :func:`required_fields`.
     feature_set
         ``"kin"``, ``"kinpid"`` or ``"full"`` (:data:`FEATURE_SETS`).
@@ -289,7 +289,7 @@ def build_inputs(jets: ak.Array, feature_set: str, max_particles: int, *, source
     source
         The file (or split) the jets come from, for error messages.
     label_map
-        Dataset label -> class index (:func:`hepscale.tagging.data.class_map`). When given,
+        Dataset label -> class index (:func:`hepscale.tasks.tagging.data.class_map`). When given,
         ``labels`` are the mapped ``label`` field (a label outside the map is an error); when
         None, ``labels`` are the ``class_index`` field of a prepared split if the jets have one,
         else the raw dataset ``label`` (-1 for every jet when neither field exists).

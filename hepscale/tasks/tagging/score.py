@@ -1,6 +1,6 @@
 """Scoring jets with a trained tagger run: per-jet class probabilities of any jet dataset.
 
-:func:`load_tagger` reads a tagger run folder (its ``config.yaml`` with ``task: classification``
+:func:`load_tagger` reads a tagger run folder (its ``config.yaml`` with ``task: tagging``
 and its checkpoint, which must belong to it); :func:`score_jets` turns a jet dataset into a
 table with one column of probabilities per class (named after the classes, e.g. ``QCD``,
 ``Tbqq``) and the dataset's ``label``, ``event`` and ``jet_index`` (when present), batched, with a
@@ -53,8 +53,8 @@ def load_tagger(run_dir: str | os.PathLike[str], *, device: str | torch.device =
     if not run.config.is_file():
         raise CheckpointError(f"{run.path} is not a run folder ({run.config} is missing)")
     cfg = load_run_config(run.config)
-    if getattr(cfg, "task", "generation") != "classification":
-        raise CheckpointError(f"run {run.path} is not a tagger run ({run.config} has no 'task: classification')")
+    if getattr(cfg, "task", None) != "tagging":
+        raise CheckpointError(f"run {run.path} is not a tagger run ({run.config} has no 'task: tagging')")
     ckpt = load_checkpoint(run.checkpoint)
     if ckpt.get("run_id") != run_id(cfg):
         raise CheckpointError(f"checkpoint {run.checkpoint} belongs to run {ckpt.get('run_id')!r}, not to run "
@@ -108,7 +108,7 @@ def score_table(run_dir: str | os.PathLike[str], jets_path: str | os.PathLike[st
     import pandas as pd
 
     from hepscale.jets.dataset import LABEL_NAMES, read_jets
-    from hepscale.tagging.features import build_inputs
+    from hepscale.tasks.tagging.features import build_inputs
 
     model, cfg, ckpt = load_tagger(run_dir, device=device)
     classes = list(ckpt["classes"])

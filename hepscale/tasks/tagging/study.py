@@ -1,38 +1,79 @@
-"""What a tagging study (``task: tagging``) checks and reads beside a generation study.
+"""What a tagging study (``task: tagging``) has and checks beside the sections every study has.
 
-A tagging study trains jet taggers (training configs with ``task: classification``,
-:mod:`hepscale.train.tagger_config`) on the train/validation/test splits of its classes
-(``data.tagging``, :func:`hepscale.tagging.data.prepare_tagging_data`) over a grid of tagger
+A tagging study trains jet taggers (training configs with ``task: tagging``,
+:mod:`hepscale.tasks.tagging.config`) on the train/validation/test splits of its classes
+(``data.tagging``, :func:`hepscale.tasks.tagging.data.prepare_tagging_data`) over a grid of tagger
 sizes (``configs/taggers.yaml``), input feature sets (``grid.features``), particles per jet
-(``grid.max_particles``) and jet budgets (``grid.jets``, ``grid.unique_jets``). The rest of the
-study (grid expansion, plan, job commands, executor, DAG, collection, fits) is shared with the
-generation study and switches on ``study.task`` where the two differ.
+(``grid.max_particles``) and jet budgets (``grid.jets``, ``grid.unique_jets``).
 
-- :func:`check_tagging_sections`: no tokenizer or SWD reference, a valid ``data.tagging`` (the
-  classes and fractions of :func:`hepscale.tagging.data.prepare_tagging_data`);
-- :func:`check_grid_keys`: the grid keys of one task are refused in the other, naming the key to
-  use instead;
+- :class:`TaggingStudy`, :class:`TaggingGrid`, :class:`TaggingData`, :class:`TaggingSection`:
+  the study of the task (:meth:`hepscale.tasks.spec.TaskSpec.study_class`);
+- :func:`check_tagging_sections`: a valid ``data.tagging`` (the classes and fractions of
+  :func:`hepscale.tasks.tagging.data.prepare_tagging_data`);
 - :func:`check_tagging_inputs`: the feature sets and multiplicities of the grid, and the classes
   and feature sets against what the data source can give (jets generated with Pythia 8 have no
   track displacement, so no ``full`` feature set);
-- :func:`check_jets_fields`: the same against the jet dataset itself, before it is split;
+- :func:`check_jets_fields`: the same against the jet dataset itself, before it is split.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hepscale.study.config import TASK_KEYS, StudyError
+from dataclasses import dataclass, field
+
+from hepscale.study.config import DataSection, GridSection, StudyConfig, StudyError
 
 if TYPE_CHECKING:
-    from hepscale.study.config import StudyConfig
+    from hepscale.tasks.spec import Checker
 
-__all__ = ["PROCESS_LABELS", "check_tagging_sections", "check_grid_keys", "check_tagging_inputs",
-           "check_jets_fields", "source_fields", "jets_fields"]
+__all__ = ["TaggingSection", "TaggingData", "TaggingGrid", "TaggingStudy", "PROCESS_LABELS",
+           "check_tagging_sections", "check_tagging_inputs", "check_jets_fields", "source_fields", "jets_fields"]
+
+
+@dataclass
+class TaggingSection:
+    """The tagging dataset of a tagging study (:func:`hepscale.tasks.tagging.data.prepare_tagging_data`):
+    ``classes`` (truth-label names of :data:`hepscale.jets.dataset.LABELS`, the background class
+    first, e.g. ``[QCD, Tbqq]``), the train/validation/test ``fractions``, the split ``seed`` and
+    ``balance`` (as many jets of each class)."""
+
+    classes: list[str] = field(default_factory=lambda: ["QCD", "Tbqq"])
+    fractions: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
+    seed: int = 1
+    balance: bool = True
+
+
+@dataclass
+class TaggingData(DataSection):
+    """The data of a tagging study: the source, and ``tagging`` (:class:`TaggingSection`)."""
+
+    tagging: TaggingSection = field(default_factory=TaggingSection)
+
+
+@dataclass
+class TaggingGrid(GridSection):
+    """The grid of a tagging study: D in jets seen (``jets``), U in unique jets (``unique_jets``),
+    the D cap ``max_jets``, and the axes ``features`` (input feature sets, None: the base
+    config's) and ``max_particles`` (particles per jet P, None: the base config's)."""
+
+    jets: list[int] | None = None
+    unique_jets: list[int | None] = field(default_factory=lambda: [None])
+    max_jets: int | None = None
+    features: list[str] | None = None
+    max_particles: list[int] | None = None
+
+
+@dataclass
+class TaggingStudy(StudyConfig):
+    """A tagging study (``task: tagging``)."""
+
+    data: TaggingData = field(default_factory=TaggingData)
+    grid: TaggingGrid = field(default_factory=TaggingGrid)
 
 #: the truth labels (:mod:`hepscale.jets.truth`) the jets of each generated process can carry: its
 #: own boson or top when the decay is contained in the jet (a W of a top alone: ``Wqq``), else QCD
@@ -44,13 +85,8 @@ PROCESS_LABELS: dict[str, tuple[str, ...]] = {
     "hbb": ("Hbb", "QCD"),
 }
 
-#: ``bad(field, message)``: the error of one field of the study file (:func:`hepscale.study.config.load_study`)
-Checker = Callable[[str, str], Exception]
-
-
-def check_tagging_sections(study: StudyConfig, bad: Checker) -> None:
-    """The data sections of a tagging study, before the defaults fill them in: no tokenizer and
-    no SWD reference; ``data.tagging`` with at least two known, distinct classes and three
+def check_tagging_sections(study: TaggingStudy, bad: Checker) -> None:
+    """``data.tagging`` of a tagging study: at least two known, distinct classes and three
     positive split fractions that add up to one.
 
     Raises
@@ -61,15 +97,7 @@ def check_tagging_sections(study: StudyConfig, bad: Checker) -> None:
     from hepscale.jets.dataset import LABELS
 
     d = study.data
-    if d.tokenizer is not None:
-        raise bad("data.tokenizer", "a tagging study reads its jets as particles and has no tokenizer; remove the "
-                  "section (the classes and splits are set in data.tagging)")
-    if d.reference is not None:
-        raise bad("data.reference", "a tagging study has no SWD reference: its test split is set by "
-                  "data.tagging.fractions")
     t = d.tagging
-    if t is None:
-        return
     if len(t.classes) < 2:
         raise bad("data.tagging.classes", f"expected at least two classes (the background first), got {t.classes}")
     for i, name in enumerate(t.classes):
@@ -86,25 +114,7 @@ def check_tagging_sections(study: StudyConfig, bad: Checker) -> None:
                   f"(sum {sum(t.fractions):.6g})")
 
 
-def check_grid_keys(study: StudyConfig, bad: Checker) -> None:
-    """The grid keys of the other task are refused, naming the key to use instead; the axes
-    ``features`` and ``max_particles`` belong to a tagging study."""
-    g = study.grid
-    keys = TASK_KEYS[study.task]
-    other = TASK_KEYS["tagging" if study.task == "generation" else "generation"]
-    unit = "jets" if study.task == "tagging" else "tokens"
-    for mine, theirs in ((keys.data, other.data), (keys.largest, other.largest)):
-        if getattr(g, theirs) is not None:
-            raise bad(f"grid.{theirs}", f"a {study.task} study counts {unit}: use grid.{mine}")
-    if getattr(g, other.unique) != [None]:
-        raise bad(f"grid.{other.unique}", f"a {study.task} study counts {unit}: use grid.{keys.unique}")
-    if study.task == "generation":
-        for axis in ("features", "max_particles"):
-            if getattr(g, axis) is not None:
-                raise bad(f"grid.{axis}", "only a tagging study (task: tagging) has this axis")
-
-
-def feature_sets(study: StudyConfig, base: Any) -> list[tuple[str, str]]:
+def feature_sets(study: TaggingStudy, base: Any) -> list[tuple[str, str]]:
     """The input feature sets of the study's runs as ``(field, name)``: ``grid.features[i]``, or
     the base training config's ``data.features``."""
     if study.grid.features is not None:
@@ -112,7 +122,7 @@ def feature_sets(study: StudyConfig, base: Any) -> list[tuple[str, str]]:
     return [(f"{study.train.config}: data.features", str(base.data.features))]
 
 
-def check_tagging_inputs(study: StudyConfig, bad: Checker, base: Any) -> None:
+def check_tagging_inputs(study: TaggingStudy, bad: Checker, base: Any) -> None:
     """The inputs of a tagging study's runs: known feature sets and positive particle counts in
     the grid; classes the generated processes can give; feature sets whose fields the data
     source has (checked again on the jets themselves by :func:`check_jets_fields`).
@@ -121,14 +131,14 @@ def check_tagging_inputs(study: StudyConfig, bad: Checker, base: Any) -> None:
     ----------
     base
         The base training config with the study's shared overrides (a
-        :class:`hepscale.train.tagger_config.TaggerTrainConfig`).
+        :class:`hepscale.tasks.tagging.config.TaggerTrainConfig`).
 
     Raises
     ------
     Exception
         ``bad(field, message)`` naming the first wrong field.
     """
-    from hepscale.tagging.features import FEATURE_SETS
+    from hepscale.tasks.tagging.features import FEATURE_SETS
 
     g = study.grid
     if g.features is not None and not g.features:
@@ -139,7 +149,6 @@ def check_tagging_inputs(study: StudyConfig, bad: Checker, base: Any) -> None:
     if g.max_particles is not None and (not g.max_particles or any(p < 1 for p in g.max_particles)):
         raise bad("grid.max_particles", f"expected a non-empty list of positive particle counts, got {g.max_particles}")
     d = study.data
-    assert d.tagging is not None
     if d.generate is not None:
         reachable = {label for p in d.generate.processes for label in PROCESS_LABELS.get(p, ())}
         for i, name in enumerate(d.tagging.classes):
@@ -163,7 +172,7 @@ _HINT = (" (jets generated with Pythia 8 have no track displacement d0, dz and t
 
 
 def _missing(feature_set: str, fields: Iterable[str]) -> list[str]:
-    from hepscale.tagging.features import required_fields
+    from hepscale.tasks.tagging.features import required_fields
 
     have = set(fields)
     return [f for f in required_fields(feature_set) if f not in have]
@@ -196,7 +205,7 @@ def jets_fields(path: str | os.PathLike[str]) -> set[str]:
     return {kind.field(i).name for i in range(kind.num_fields)}
 
 
-def source_fields(study: StudyConfig) -> tuple[set[str] | None, str]:
+def source_fields(study: TaggingStudy) -> tuple[set[str] | None, str]:
     """The constituent fields the study's data source gives, and the source in words: generated
     jets have those of every jet dataset (Pythia 8 gives no track displacement); an existing jet
     dataset its own; events to process are known only once processed (None)."""
@@ -210,7 +219,7 @@ def source_fields(study: StudyConfig) -> tuple[set[str] | None, str]:
     return None, "data.events" if d.events else f"data.jets {d.jets}"
 
 
-def check_jets_fields(study: StudyConfig, jets: str | os.PathLike[str]) -> None:
+def check_jets_fields(study: TaggingStudy, jets: str | os.PathLike[str]) -> None:
     """Every feature set of the study's runs against the constituent fields of the jets ``jets``.
 
     Raises

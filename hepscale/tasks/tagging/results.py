@@ -18,7 +18,7 @@
   drawn on the loss-vs-D figure of its feature set.
 
 The figures read the runs table (the columns of ``result.json`` of a tagger run,
-:mod:`hepscale.train.classification`) and the fit results, and carry the experiment label of
+:mod:`hepscale.tasks.tagging.trainer`) and the fit results, and carry the experiment label of
 the data (:func:`hepscale.plotting.style.cms_label`: generated jets say "Pythia 8", not "CMS").
 """
 
@@ -29,7 +29,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AXIS_LABELS", "is_tagging_table", "tagging_summary_table", "plot_loss_vs", "plot_rejection_vs_loss",
+__all__ = ["AXIS_LABELS", "tagging_summary_table", "plot_loss_vs", "plot_rejection_vs_loss",
            "loss_fits", "plot_linf", "tagging_figures"]
 
 #: axis labels of the tagging figures, in words with units
@@ -45,11 +45,6 @@ _COLUMNS = {"D": "tokens_seen", "C": "flops", "loss": "final_val_loss", "rejecti
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: epochs from which a run counts as seeing repeated data (one epoch rounds up to whole batches: a bit over 1)
 _REPEATED = 1.5
-
-
-def is_tagging_table(table: Any) -> bool:
-    """True when every run of the runs table is a tagger run (``data_unit`` jets)."""
-    return "data_unit" in table.columns and len(table) > 0 and bool((table["data_unit"] == "jets").all())
 
 
 def _num(value: Any, fmt: str) -> str:

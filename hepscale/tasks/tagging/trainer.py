@@ -1,12 +1,12 @@
 """The classification task: a particle-transformer jet tagger on a prepared tagging dataset.
 
 Each training item is one jet of the training split of ``data.dataset`` (written by
-:func:`hepscale.tagging.data.prepare_tagging_data`): its first ``data.max_particles`` particles
-(highest pT first) as the features of ``data.features`` (:mod:`hepscale.tagging.features`),
+:func:`hepscale.tasks.tagging.data.prepare_tagging_data`): its first ``data.max_particles`` particles
+(highest pT first) as the features of ``data.features`` (:mod:`hepscale.tasks.tagging.features`),
 padding masked, and its class index. The data unit is the jet: ``tokens_seen`` (D) in
 ``metrics.jsonl`` and ``result.json`` counts jets, ``unique_tokens`` (U) the jets of the fixed
 training subset (a class-stratified random subset of the shuffled training split of size
-``data.unique_jets``, :func:`hepscale.tagging.data.unique_subset`); ``result.json`` says so
+``data.unique_jets``, :func:`hepscale.tasks.tagging.data.unique_subset`); ``result.json`` says so
 (``data_unit: jets``) and repeats U as ``unique_jets``.
 
 Loss: cross entropy. Evaluation: validation cross entropy and accuracy on the first
@@ -38,7 +38,7 @@ from hepscale.config import ConfigError
 from hepscale.train.checkpoint import CheckpointError
 from hepscale.train.data import EpochSampler
 from hepscale.train.distributed import Runtime
-from hepscale.train.tagger_config import TaggerTrainConfig
+from hepscale.tasks.tagging.config import TaggerTrainConfig
 from hepscale.train.task import Evaluation, Task
 
 __all__ = ["ClassificationTask", "TaggerTensors", "tagger_model_config", "FINAL_KEYS"]
@@ -76,8 +76,8 @@ def split_tensors(data_dir: str | Path, split: str, *, features: str, max_partic
     DataError, ConfigError
         When the split cannot be read or lacks the inputs of the feature set (naming both).
     """
-    from hepscale.tagging.data import load_split
-    from hepscale.tagging.features import build_inputs
+    from hepscale.tasks.tagging.data import load_split
+    from hepscale.tasks.tagging.features import build_inputs
 
     jets = load_split(data_dir, split)
     inputs = build_inputs(jets, features, max_particles, source=f"{data_dir}/{split}")
@@ -120,8 +120,8 @@ class ClassificationTask(Task):
 
     # ------------------------------------------------------------------ data and model
     def load(self, runtime: Runtime) -> EpochSampler:
-        from hepscale.tagging.data import read_info, unique_subset
-        from hepscale.tagging.features import FEATURE_SETS
+        from hepscale.tasks.tagging.data import read_info, unique_subset
+        from hepscale.tasks.tagging.features import FEATURE_SETS
 
         cfg, d = self.cfg, self.cfg.data
         self.runtime = runtime

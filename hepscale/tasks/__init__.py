@@ -1,0 +1,128 @@
+"""Training tasks as plug-ins: one folder per task behind one spec, and one registry.
+
+Every task (``generation``: next-token prediction on jet tokens; ``tagging``: jet
+classification) is a folder ``hepscale/tasks/<name>/`` holding everything specific to it, and a
+:class:`~hepscale.tasks.spec.TaskSpec` that the study, the plan, the executors, the DAG writer,
+the runs table and the command layer ask; nothing outside ``hepscale/tasks/`` asks which task
+it is.
+
+The registry maps a task name (the ``task:`` key of a training config, a study and
+``result.json``) to its spec:
+
+- the built-in tasks (:data:`BUILTIN`);
+- the ``hepscale.tasks`` entry points of installed packages (``name = "pkg.module:SPEC"``);
+- ``HEPSCALE_TASKS``: a comma-separated list of ``module:attribute`` specs, read at every lookup
+  (a task defined outside an installed package, e.g. in a test).
+
+A spec may name legacy names of its task (:attr:`~hepscale.tasks.spec.TaskSpec.aliases`):
+``task: classification`` in a training config written before the vocabulary was unified reads
+as ``tagging``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING
+
+from hepscale.config import ConfigError
+
+if TYPE_CHECKING:
+    from hepscale.tasks.spec import TaskSpec
+
+__all__ = ["BUILTIN", "DEFAULT_TASK", "ENV_VAR", "ENTRY_POINT_GROUP", "task_spec", "task_names", "all_specs",
+           "canonical_task"]
+
+#: the built-in tasks: name -> ``module:attribute`` of the spec (the one registry line of a task)
+BUILTIN = {
+    "generation": "hepscale.tasks.generation:SPEC",
+    "tagging": "hepscale.tasks.tagging:SPEC",
+}
+
+#: the task of a training config or study without a ``task`` key
+DEFAULT_TASK = "generation"
+#: more task specs, ``module:attribute`` separated by commas
+ENV_VAR = "HEPSCALE_TASKS"
+#: the entry-point group of task specs of installed packages
+ENTRY_POINT_GROUP = "hepscale.tasks"
+
+_loaded: dict[str, TaskSpec] = {}
+
+
+def _load(target: str, where: str) -> TaskSpec:
+    from hepscale.tasks.spec import TaskSpec
+
+    module, _, attr = target.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module.strip()), attr.strip() or "SPEC")
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"{where}: cannot load the task spec {target!r}: {err}") from err
+    if not isinstance(obj, TaskSpec):
+        raise ConfigError(f"{where}: {target!r} is not a hepscale.tasks.spec.TaskSpec (got {type(obj).__name__})")
+    return obj
+
+
+def _sources() -> list[tuple[str | None, str, str]]:
+    """``(name or None, module:attribute, where)`` of every registered spec, built-ins first."""
+    out: list[tuple[str | None, str, str]] = [(n, t, "hepscale.tasks.BUILTIN") for n, t in BUILTIN.items()]
+    from importlib.metadata import entry_points
+
+    out += [(ep.name, ep.value, f"entry point {ep.name} ({ep.value})")
+            for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    out += [(None, t.strip(), ENV_VAR) for t in os.environ.get(ENV_VAR, "").split(",") if t.strip()]
+    return out
+
+
+def all_specs() -> dict[str, TaskSpec]:
+    """Every registered task spec by name (built-ins, entry points, ``HEPSCALE_TASKS``).
+
+    Raises
+    ------
+    ConfigError
+        When a registered spec cannot be loaded, or two specs claim one name.
+    """
+    specs: dict[str, TaskSpec] = {}
+    for name, target, where in _sources():
+        key = f"{where}|{target}"
+        spec = _loaded.get(key) or _load(target, where)
+        _loaded[key] = spec
+        if name is not None and name != spec.name:
+            raise ConfigError(f"{where}: the spec {target!r} is named {spec.name!r}, not {name!r}")
+        if spec.name in specs and specs[spec.name] is not spec:
+            raise ConfigError(f"{where}: a task named {spec.name!r} is registered twice")
+        specs[spec.name] = spec
+    return specs
+
+
+def task_names() -> tuple[str, ...]:
+    """The names of every registered task."""
+    return tuple(all_specs())
+
+
+def canonical_task(name: object) -> str:
+    """The registered name of ``name`` (a task name or one of its aliases).
+
+    Raises
+    ------
+    ConfigError
+        When no registered task has that name.
+    """
+    specs = all_specs()
+    if isinstance(name, str):
+        if name in specs:
+            return name
+        for spec in specs.values():
+            if name in spec.aliases:
+                return spec.name
+    raise ConfigError(f"task: expected one of {list(specs)}, got {name!r}")
+
+
+def task_spec(name: object = DEFAULT_TASK) -> TaskSpec:
+    """The spec of the task ``name`` (or of one of its aliases).
+
+    Raises
+    ------
+    ConfigError
+        When no registered task has that name.
+    """
+    return all_specs()[canonical_task(name)]
