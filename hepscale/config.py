@@ -136,21 +136,7 @@ def _coerce(value: Any, tp: Any, where: str, *, finite: bool = True) -> Any:
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        if isinstance(value, str) and str in args:  # a string stays one: "1e9" is no int for int | str
-            return value
-        if finite and float in args and _non_finite(value):
-            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where, finite=finite)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        return _coerce_union(value, tp, where, finite=finite)
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"{where}: expected one of {list(args)}, got {value!r}")
@@ -162,15 +148,7 @@ def _coerce(value: Any, tp: Any, where: str, *, finite: bool = True) -> Any:
             raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
         return from_dict(tp, value, where=where)
     if origin in (list, tuple, Sequence) or tp in (list, tuple):
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-            if len(args) != len(value):
-                raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
-            return tuple(_coerce(v, a, f"{where}[{i}]", finite=finite) for i, (v, a) in enumerate(zip(value, args)))
-        item = args[0] if args else Any
-        out = [_coerce(v, item, f"{where}[{i}]", finite=finite) for i, v in enumerate(value)]
-        return tuple(out) if (origin is tuple or tp is tuple) else out
+        return _coerce_sequence(value, tp, where, finite=finite)
     if origin in (dict, Mapping) or tp is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
@@ -178,6 +156,45 @@ def _coerce(value: Any, tp: Any, where: str, *, finite: bool = True) -> Any:
         return {
             _coerce(k, kt, where, finite=finite): _coerce(v, vt, f"{where}.{k}", finite=finite) for k, v in value.items()
         }
+    return _coerce_scalar(value, tp, where, finite=finite)
+
+
+def _coerce_union(value: Any, tp: Any, where: str, *, finite: bool) -> Any:
+    """:func:`_coerce` for a union ``tp``: the first member type that takes ``value``."""
+    args = typing.get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    if isinstance(value, str) and str in args:  # a string stays one: "1e9" is no int for int | str
+        return value
+    if finite and float in args and _non_finite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _coerce(value, arg, where, finite=finite)
+        except ConfigError:
+            pass
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _coerce_sequence(value: Any, tp: Any, where: str, *, finite: bool) -> list[Any] | tuple[Any, ...]:
+    """:func:`_coerce` for a list or tuple ``tp`` (``tuple[int, str]`` checks the length, too)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        if len(args) != len(value):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_coerce(v, a, f"{where}[{i}]", finite=finite) for i, (v, a) in enumerate(zip(value, args)))
+    item = args[0] if args else Any
+    out = [_coerce(v, item, f"{where}[{i}]", finite=finite) for i, v in enumerate(value)]
+    return tuple(out) if (origin is tuple or tp is tuple) else out
+
+
+def _coerce_scalar(value: Any, tp: Any, where: str, *, finite: bool) -> Any:
+    """:func:`_coerce` for ``bool``, ``int``, ``float``, ``str``, another class, or anything else (kept)."""
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -193,19 +210,7 @@ def _coerce(value: Any, tp: Any, where: str, *, finite: bool = True) -> Any:
                 return number
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if tp is float:
-        number: float | None = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
-        elif isinstance(value, str):
-            try:  # YAML 1.1 reads "1e-3" as a string
-                number = float(value)
-            except ValueError:
-                pass
-        if number is None:
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if finite and not math.isfinite(number):
-            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-        return number
+        return _coerce_float(value, where, finite=finite)
     if tp is str:
         if isinstance(value, str):
             return value
@@ -215,6 +220,23 @@ def _coerce(value: Any, tp: Any, where: str, *, finite: bool = True) -> Any:
             return value
         raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
     return value
+
+
+def _coerce_float(value: Any, where: str, *, finite: bool) -> float:
+    """:func:`_coerce` for ``float``: a number or a numeric string (finite with ``finite``)."""
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" as a string
+            number = float(value)
+        except ValueError:
+            pass
+    if number is None:
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if finite and not math.isfinite(number):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    return number
 
 
 def _non_finite(value: Any) -> bool:

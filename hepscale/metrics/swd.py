@@ -287,6 +287,124 @@ def _bootstrap_counts(rng: np.random.Generator, n_pool: int, n_jets: int, n_boot
     return counts.astype(np.int8) if counts.max() <= 127 else counts
 
 
+def _check_bootstrap_sizes(
+    names: Sequence[str], gen: np.ndarray, ref: np.ndarray, *, n_jets: int, n_bootstraps: int, floor: bool
+) -> None:
+    """``ValueError`` unless the names, ``n_jets``, ``n_bootstraps`` and the sample sizes fit :func:`bootstrap_swd`."""
+    if len(names) != gen.shape[1]:
+        raise ValueError(f"observables: {len(names)} names {list(names)} for {gen.shape[1]} feature columns")
+    if n_jets < 2:
+        raise ValueError(f"n_jets must be at least 2, got {n_jets}")
+    if n_bootstraps < 1:
+        raise ValueError(f"n_bootstraps must be at least 1, got {n_bootstraps}")
+    if len(gen) < n_jets:
+        raise ValueError(
+            f"generated sample has {len(gen)} jets, fewer than the bootstrap size n_jets={n_jets}; "
+            "generate more jets or lower n_jets"
+        )
+    need_ref = 2 * n_jets if floor else n_jets
+    if len(ref) < need_ref:
+        raise ValueError(
+            f"reference sample has {len(ref)} jets; {need_ref} are needed for resamples of n_jets={n_jets}"
+            + (" and a floor from two disjoint halves" if floor else "")
+            + "; use a larger reference or lower n_jets"
+        )
+
+
+def _bootstrap_pools(
+    gen_s: np.ndarray, ref_s: np.ndarray, split_rng: np.random.Generator | None, *, floor: bool, equal_pools: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The pools the resamples are drawn from: generated, reference half A and half B.
+
+    Without ``floor`` half A is the whole (standardized) reference and half B is None; with it
+    ``split_rng`` splits the reference and, with ``equal_pools``, draws all three to one size.
+    """
+    if not floor or split_rng is None:
+        return gen_s, ref_s, None
+    perm = split_rng.permutation(len(ref_s))
+    pool_a = ref_s[perm[: len(ref_s) // 2]]
+    pool_b = ref_s[perm[len(ref_s) // 2 :]]
+    if equal_pools:
+        m = min(len(gen_s), len(pool_a), len(pool_b))
+        gen_s = gen_s[np.sort(split_rng.permutation(len(gen_s))[:m])]
+        pool_a, pool_b = pool_a[:m], pool_b[:m]
+    return gen_s, pool_a, pool_b
+
+
+def _resampled_wpp(
+    pools: Sequence[np.ndarray],
+    counts: Sequence[np.ndarray],
+    theta: np.ndarray,
+    *,
+    n_jets: int,
+    p: float,
+    n_hist: int,
+    bins: int,
+    chunk_size: int,
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``W_p^p`` per resample and direction, (n_bootstraps, n_directions), of generated and floor.
+
+    ``pools`` are the generated sample, half A and (for a floor) half B, ``counts`` their
+    resample multiplicities; the pairs are (generated, A) and (B, A), the floor None without B.
+    The first ``n_hist`` directions use the histogram estimator, the others the exact one.
+    """
+    from tqdm.auto import tqdm
+
+    gen32, a32, *rest = [pool.astype(np.float32) for pool in pools]
+    b32 = rest[0] if rest else None
+    c_gen, c_a, *c_rest = counts
+    c_b = c_rest[0] if c_rest else None
+    n_boot, n_dir = c_gen.shape[1], theta.shape[1]
+    wpp_gen = np.empty((n_boot, n_dir))
+    wpp_floor = np.empty((n_boot, n_dir)) if b32 is not None else None
+
+    def exact(start: int, stop: int) -> None:
+        t = theta[:, start:stop]
+        av, ao = sorted_projections(a32, t)
+        gv, go = sorted_projections(gen32, t)
+        wpp_gen[:, start:stop] = resample_wpp(gv, go, c_gen, av, ao, c_a, n_jets, p)
+        if b32 is not None and wpp_floor is not None and c_b is not None:
+            bv, bo = sorted_projections(b32, t)
+            wpp_floor[:, start:stop] = resample_wpp(bv, bo, c_b, av, ao, c_a, n_jets, p)
+
+    # one set of bins per direction from the pooled projections of all pools: pool 0 is the
+    # generated sample, 1 half A, 2 half B; pairs (generated, A) and (B, A)
+    pairs = np.array([[0, 1], [2, 1]] if b32 is not None else [[0, 1]])
+    hist_inputs = hist_pools([gen32, a32] + ([b32] if b32 is not None else []), list(counts)) if n_hist else ()
+
+    def histogram(start: int, stop: int) -> None:
+        w1, _ = hist_w1(*hist_inputs, pairs, theta[:, start:stop], 1.0 / n_jets, bins)
+        wpp_gen[:, start:stop] = w1[0]
+        if wpp_floor is not None:
+            wpp_floor[:, start:stop] = w1[1]
+
+    for s in tqdm(range(0, n_dir, chunk_size), desc="SWD bootstrap", unit="chunk", disable=not progress):
+        stop = min(s + chunk_size, n_dir)
+        if s < n_hist:
+            histogram(s, min(stop, n_hist))
+        if stop > n_hist:
+            exact(max(s, n_hist), stop)
+    return wpp_gen, wpp_floor
+
+
+def _per_observable_summary(
+    names: Sequence[str], obs_gen: np.ndarray, obs_floor: np.ndarray | None, *, n_bootstraps: int
+) -> dict[str, dict[str, float | None]]:
+    """:attr:`SWDResult.per_observable` from the per-resample ``W_p`` of each observable (columns)."""
+    per_observable: dict[str, dict[str, float | None]] = {}
+    for i, name in enumerate(names):
+        per_observable[name] = {
+            "mean": float(obs_gen[:, i].mean()),
+            "std": float(obs_gen[:, i].std(ddof=1)) if n_bootstraps > 1 else 0.0,
+            "floor_mean": float(obs_floor[:, i].mean()) if obs_floor is not None else None,
+            "floor_std": (float(obs_floor[:, i].std(ddof=1)) if n_bootstraps > 1 else 0.0)
+            if obs_floor is not None
+            else None,
+        }
+    return per_observable
+
+
 def bootstrap_swd(
     generated: Any,
     reference: Any,
@@ -356,41 +474,15 @@ def bootstrap_swd(
     names = tuple(observables) if observables is not None else DEFAULT_OBSERVABLES
     gen = check_sample(generated, name="generated sample", names=names)
     ref = check_sample(reference, name="reference sample", names=names, n_features=gen.shape[1])
-    if len(names) != gen.shape[1]:
-        raise ValueError(f"observables: {len(names)} names {list(names)} for {gen.shape[1]} feature columns")
-    if n_jets < 2:
-        raise ValueError(f"n_jets must be at least 2, got {n_jets}")
-    if n_bootstraps < 1:
-        raise ValueError(f"n_bootstraps must be at least 1, got {n_bootstraps}")
-    if len(gen) < n_jets:
-        raise ValueError(
-            f"generated sample has {len(gen)} jets, fewer than the bootstrap size n_jets={n_jets}; "
-            "generate more jets or lower n_jets"
-        )
-    need_ref = 2 * n_jets if floor else n_jets
-    if len(ref) < need_ref:
-        raise ValueError(
-            f"reference sample has {len(ref)} jets; {need_ref} are needed for resamples of n_jets={n_jets}"
-            + (" and a floor from two disjoint halves" if floor else "")
-            + "; use a larger reference or lower n_jets"
-        )
+    _check_bootstrap_sizes(names, gen, ref, n_jets=n_jets, n_bootstraps=n_bootstraps, floor=floor)
 
     ss = np.random.SeedSequence(seed)
     split_ss, boot_ss = ss.spawn(2)
     mean, std = _standardization(ref, names)
-    gen_s = (gen - mean) / std
-    ref_s = (ref - mean) / std
-    if floor:
-        split_rng = np.random.default_rng(split_ss)
-        perm = split_rng.permutation(len(ref))
-        pool_a = ref_s[perm[: len(ref) // 2]]
-        pool_b = ref_s[perm[len(ref) // 2 :]]
-        if equal_pools:
-            m = min(len(gen_s), len(pool_a), len(pool_b))
-            gen_s = gen_s[np.sort(split_rng.permutation(len(gen_s))[:m])]
-            pool_a, pool_b = pool_a[:m], pool_b[:m]
-    else:
-        pool_a, pool_b = ref_s, None
+    gen_s, pool_a, pool_b = _bootstrap_pools(
+        (gen - mean) / std, (ref - mean) / std, np.random.default_rng(split_ss) if floor else None,
+        floor=floor, equal_pools=equal_pools,
+    )
 
     rng = np.random.default_rng(boot_ss)
     c_gen = _bootstrap_counts(rng, len(gen_s), n_jets, n_bootstraps, replace)
@@ -400,47 +492,12 @@ def bootstrap_swd(
     k = gen_s.shape[1]
     # random directions, then the observables' axes (the per-observable W_p, always exact)
     theta = np.concatenate([random_projections(k, n_projections, seed=seed), np.eye(k)], axis=1)
-    n_dir = theta.shape[1]
-    wpp_gen = np.empty((n_bootstraps, n_dir))
-    wpp_floor = np.empty((n_bootstraps, n_dir)) if pool_b is not None else None
-    gen32 = gen_s.astype(np.float32)
-    a32 = pool_a.astype(np.float32)
-    b32 = pool_b.astype(np.float32) if pool_b is not None else None
-
-    from tqdm.auto import tqdm
-
-    def exact(start: int, stop: int) -> None:
-        t = theta[:, start:stop]
-        av, ao = sorted_projections(a32, t)
-        gv, go = sorted_projections(gen32, t)
-        wpp_gen[:, start:stop] = resample_wpp(gv, go, c_gen, av, ao, c_a, n_jets, p)
-        if b32 is not None and wpp_floor is not None and c_b is not None:
-            bv, bo = sorted_projections(b32, t)
-            wpp_floor[:, start:stop] = resample_wpp(bv, bo, c_b, av, ao, c_a, n_jets, p)
-
-    # the random directions on the histogram path (none when exact); the axes are always exact
-    n_hist = n_projections if method == "histogram" else 0
-    # one set of bins per direction from the pooled projections of all pools: pool 0 is the
-    # generated sample, 1 half A, 2 half B; pairs (generated, A) and (B, A)
-    pairs = np.array([[0, 1], [2, 1]] if b32 is not None else [[0, 1]])
-    hist_inputs = (
-        hist_pools([gen32, a32] + ([b32] if b32 is not None else []), [c_gen, c_a] + ([c_b] if c_b is not None else []))
-        if n_hist
-        else ()
+    wpp_gen, wpp_floor = _resampled_wpp(
+        [gen_s, pool_a] + ([pool_b] if pool_b is not None else []),
+        [c_gen, c_a] + ([c_b] if c_b is not None else []),
+        theta, n_jets=n_jets, p=p, n_hist=n_projections if method == "histogram" else 0, bins=bins,
+        chunk_size=chunk_size, progress=progress,
     )
-
-    def histogram(start: int, stop: int) -> None:
-        w1, _ = hist_w1(*hist_inputs, pairs, theta[:, start:stop], 1.0 / n_jets, bins)
-        wpp_gen[:, start:stop] = w1[0]
-        if wpp_floor is not None:
-            wpp_floor[:, start:stop] = w1[1]
-
-    for s in tqdm(range(0, n_dir, chunk_size), desc="SWD bootstrap", unit="chunk", disable=not progress):
-        stop = min(s + chunk_size, n_dir)
-        if s < n_hist:
-            histogram(s, min(stop, n_hist))
-        if stop > n_hist:
-            exact(max(s, n_hist), stop)
 
     def summarize(wpp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dist = wpp[:, :n_projections].mean(axis=1) ** (1.0 / p)
@@ -448,20 +505,11 @@ def bootstrap_swd(
         return dist, per_obs
 
     swd_vals, obs_gen = summarize(wpp_gen)
-    per_observable: dict[str, dict[str, float | None]] = {}
     floor_vals: np.ndarray | None = None
     obs_floor: np.ndarray | None = None
     if wpp_floor is not None:
         floor_vals, obs_floor = summarize(wpp_floor)
-    for i, name in enumerate(names):
-        per_observable[name] = {
-            "mean": float(obs_gen[:, i].mean()),
-            "std": float(obs_gen[:, i].std(ddof=1)) if n_bootstraps > 1 else 0.0,
-            "floor_mean": float(obs_floor[:, i].mean()) if obs_floor is not None else None,
-            "floor_std": (float(obs_floor[:, i].std(ddof=1)) if n_bootstraps > 1 else 0.0)
-            if obs_floor is not None
-            else None,
-        }
+    per_observable = _per_observable_summary(names, obs_gen, obs_floor, n_bootstraps=n_bootstraps)
     ddof = 1 if n_bootstraps > 1 else 0
     result = SWDResult(
         swd=float(swd_vals.mean()),

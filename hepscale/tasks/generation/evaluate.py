@@ -115,6 +115,54 @@ def evaluate(
     return {"swd": res.to_dict(), "n_generated": int(len(generated)), "n_reference": int(len(reference))}
 
 
+def _evaluation_target(target: Path, output: str | os.PathLike[str] | None) -> tuple[RunFolder | None, Path, Path]:
+    """``(run, samples, outdir)`` for :func:`evaluate_run`'s ``target``: a finished run folder or a samples file.
+
+    ``run`` is None for a samples file; ``outdir`` is ``output`` if given, else the run's
+    ``evaluation/`` or ``<samples stem>_evaluation/`` beside the file.
+    """
+    from hepscale.runs.folder import RunFolder
+
+    if target.is_dir():
+        run = RunFolder(target)
+        samples = run.samples
+        if not samples.is_file():
+            raise FileNotFoundError(f"run directory {target} holds no {RunFolder.SAMPLES}")
+        if not run.finished:
+            raise FileNotFoundError(
+                f"run directory {target} has no {RunFolder.RESULT} (the run is not finished); "
+                f"evaluate {samples} directly with --output instead"
+            )
+        return run, samples, Path(output) if output is not None else run.evaluation_dir
+    if target.is_file():
+        return None, target, Path(output) if output is not None else target.with_name(f"{target.stem}_evaluation")
+    raise FileNotFoundError(f"{target} is neither a run directory nor a jet dataset file")
+
+
+def _load_matrices(
+    samples: Path, reference: Path, res: Any, names: Sequence[str], *, drop_nonfinite: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, int]]:
+    """``(generated, reference, raw reference, dropped)`` observable matrices for :func:`evaluate_run`.
+
+    With a resolution ``res`` the reference is taken at the model's resolution and the raw one
+    comes beside it (else ``raw`` is None); ``dropped`` counts the jets with NaN/inf values
+    removed with ``drop_nonfinite``.
+    """
+    gen = _load_matrix(samples, names, what=f"samples {samples}")
+    raw = None
+    if res is not None:  # like with like: the reference at the model's resolution, the raw one beside it
+        ref, raw = _reference_at(reference, res, names)
+    else:
+        ref = _load_matrix(reference, names, what=f"reference {reference}")
+    dropped = {"generated": 0, "reference": 0}
+    if drop_nonfinite:
+        gen, dropped["generated"] = _drop_nonfinite(gen, f"samples {samples}")
+        ref, dropped["reference"] = _drop_nonfinite(ref, f"reference {reference}")
+        if raw is not None:
+            raw, _ = _drop_nonfinite(raw, f"reference {reference} (raw)")
+    return gen, ref, raw, dropped
+
+
 def evaluate_run(
     target: str | os.PathLike[str],
     reference: str | os.PathLike[str],
@@ -161,48 +209,19 @@ def evaluate_run(
     """
     from hepscale._io import atomic_write_json
     from hepscale._version import code_version
-    from hepscale.runs.folder import RunFolder
 
     names = [n.strip() for n in observables if n.strip()]
     if not names:
         raise ValueError("observables: no observable names given")
-    target = Path(target)
+    run, samples, outdir = _evaluation_target(Path(target), output)
     reference = Path(reference)
-    run: RunFolder | None = None
-    if target.is_dir():
-        run = RunFolder(target)
-        samples = run.samples
-        if not samples.is_file():
-            raise FileNotFoundError(f"run directory {target} holds no {RunFolder.SAMPLES}")
-        if not run.finished:
-            raise FileNotFoundError(
-                f"run directory {target} has no {RunFolder.RESULT} (the run is not finished); "
-                f"evaluate {samples} directly with --output instead"
-            )
-        outdir = Path(output) if output is not None else run.evaluation_dir
-    elif target.is_file():
-        samples = target
-        outdir = Path(output) if output is not None else target.with_name(f"{target.stem}_evaluation")
-    else:
-        raise FileNotFoundError(f"{target} is neither a run directory nor a jet dataset file")
     if not reference.exists():
         raise FileNotFoundError(f"--reference: {reference} does not exist")
 
     from hepscale.tasks.generation.resolution import run_resolution
 
     res = run_resolution(run.path) if run is not None and resolution == "model" else None
-    gen = _load_matrix(samples, names, what=f"samples {samples}")
-    raw = None
-    if res is not None:  # like with like: the reference at the model's resolution, the raw one beside it
-        ref, raw = _reference_at(reference, res, names)
-    else:
-        ref = _load_matrix(reference, names, what=f"reference {reference}")
-    dropped = {"generated": 0, "reference": 0}
-    if drop_nonfinite:
-        gen, dropped["generated"] = _drop_nonfinite(gen, f"samples {samples}")
-        ref, dropped["reference"] = _drop_nonfinite(ref, f"reference {reference}")
-        if raw is not None:
-            raw, _ = _drop_nonfinite(raw, f"reference {reference} (raw)")
+    gen, ref, raw, dropped = _load_matrices(samples, reference, res, names, drop_nonfinite=drop_nonfinite)
     gen = swd.check_sample(gen, name=f"samples {samples}", names=names)
     ref = swd.check_sample(ref, name=f"reference {reference}", names=names)
 

@@ -176,6 +176,43 @@ def _input_record(path: Path, files: Sequence[Path], scheme: str | None) -> dict
     return {"path": str(path.resolve()), "label_scheme": scheme, "files": entries}
 
 
+def _balance(per_class: list[np.ndarray], names: Sequence[str], rng: np.random.Generator, *,
+             source: Path) -> dict[str, int]:
+    """Downsample every class's jet indices (in place) to the smallest class; the jets dropped per class."""
+    dropped_balance = {}
+    smallest = min(len(idx) for idx in per_class)
+    for i, idx in enumerate(per_class):
+        dropped_balance[names[i]] = len(idx) - smallest
+        if len(idx) > smallest:
+            per_class[i] = np.sort(rng.choice(idx, size=smallest, replace=False))
+    if any(dropped_balance.values()):
+        logger.info("%s: balancing to %d jets per class drops %s", source, smallest, dropped_balance)
+    return dropped_balance
+
+
+def _split_classes(per_class: Sequence[np.ndarray], names: Sequence[str], fracs: Sequence[float],
+                   rng: np.random.Generator, *, source: Path,
+                   balanced: bool) -> tuple[dict[str, list[np.ndarray]], dict[str, dict[str, int]]]:
+    """Shuffle each class's jet indices and cut them by ``fracs``: the pieces and counts per split and class.
+
+    Raises :class:`TaggingDataError` if a split would hold no jets of some class.
+    """
+    parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+    split_counts: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
+    for i, idx in enumerate(per_class):
+        shuffled = rng.permutation(idx)
+        cuts = _cuts(len(shuffled), fracs)
+        for k, split in enumerate(SPLITS):
+            piece = shuffled[cuts[k]:cuts[k + 1]]
+            if len(piece) == 0:
+                raise TaggingDataError(
+                    f"{source}: the {split} split would hold no jets of class {names[i]!r} ({len(idx)} jets of it"
+                    f"{' after balancing' if balanced else ''}, fractions {list(fracs)}); more jets are needed")
+            parts[split].append(piece)
+            split_counts[split][names[i]] = len(piece)
+    return parts, split_counts
+
+
 def prepare_tagging_data(jets_path: str | os.PathLike[str], output_dir: str | os.PathLike[str], *,
                          classes: Sequence[str] | ClassSpec, fractions: Sequence[float] = (0.6, 0.2, 0.2),
                          seed: int = 1, balance: bool = True) -> Path:
@@ -238,28 +275,8 @@ def prepare_tagging_data(jets_path: str | os.PathLike[str], output_dir: str | os
                     names, not_in)
     rng = np.random.default_rng(seed)
     per_class = [np.flatnonzero(labels == lab) for lab in to_class]
-    dropped_balance = {}
-    if balance:
-        smallest = min(len(idx) for idx in per_class)
-        for i, idx in enumerate(per_class):
-            dropped_balance[names[i]] = len(idx) - smallest
-            if len(idx) > smallest:
-                per_class[i] = np.sort(rng.choice(idx, size=smallest, replace=False))
-        if any(dropped_balance.values()):
-            logger.info("%s: balancing to %d jets per class drops %s", src, smallest, dropped_balance)
-    parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    split_counts: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
-    for i, idx in enumerate(per_class):
-        shuffled = rng.permutation(idx)
-        cuts = _cuts(len(shuffled), fracs)
-        for k, split in enumerate(SPLITS):
-            piece = shuffled[cuts[k]:cuts[k + 1]]
-            if len(piece) == 0:
-                raise TaggingDataError(
-                    f"{src}: the {split} split would hold no jets of class {names[i]!r} ({len(idx)} jets of it"
-                    f"{' after balancing' if balance else ''}, fractions {list(fracs)}); more jets are needed")
-            parts[split].append(piece)
-            split_counts[split][names[i]] = len(piece)
+    dropped_balance = _balance(per_class, names, rng, source=src) if balance else {}
+    parts, split_counts = _split_classes(per_class, names, fracs, rng, source=src, balanced=balance)
     out.mkdir(parents=True, exist_ok=True)
     (out / INFO_FILE).unlink(missing_ok=True)  # the folder is unfinished until the new info.json is written
     keys = np.array(sorted(to_class), dtype=np.int64)
