@@ -216,3 +216,47 @@ def test_every_tool_runs_as_a_module_with_help() -> None:
             res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
             assert res.returncode == 0, (cmd, res.stderr[-2000:])
             assert "usage" in res.stdout.lower(), cmd
+
+
+def _task_names() -> set[str]:
+    from hepscale.tasks import all_specs
+
+    return {n for spec in all_specs().values() for n in (spec.name, *spec.aliases)}
+
+
+def _task_name_branches(tree: ast.AST, names: set[str]) -> list[int]:
+    """Lines where a task name is compared with, looked up by, or matched: ``x == "tagging"``,
+    ``x in ("generation", ...)``, ``{"tagging": ...}``, ``TABLE["tagging"]``, ``case "tagging"``."""
+
+    def named(node: ast.AST | None) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in names
+        return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and any(named(e) for e in node.elts)
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(named(n) for n in (node.left, *node.comparators)):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Dict) and any(named(k) for k in node.keys):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Subscript) and named(node.slice):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.MatchValue) and named(node.value):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_task_branch_finder() -> None:
+    """The finder of task-name branches finds each form (the rule below can fail)."""
+    source = ("a = t == 'tagging'\nb = t in ('generation', 'x')\nc = {'tagging': 1}\nd = T['generation']\n"
+              "match t:\n    case 'tagging':\n        pass\ne = t == 'other'\nf = 'tagging'\n")
+    assert _task_name_branches(ast.parse(source), {"generation", "tagging"}) == [1, 2, 3, 4, 6]
+
+
+def test_no_task_name_branch_outside_the_tasks_package() -> None:
+    """Only ``hepscale/tasks/`` knows the tasks by name: everything else asks the task's spec."""
+    names = _task_names()
+    offenders = [f"{p.relative_to(ROOT)}:{line}" for p in [*_sources(), *sorted((ROOT / "processors").rglob("*.py"))]
+                 if PACKAGE / "tasks" not in p.parents
+                 for line in _task_name_branches(ast.parse(p.read_text(encoding="utf-8")), names)]
+    assert offenders == []

@@ -1,10 +1,15 @@
 """``result.json`` of a finished training run, written by the trainer (:mod:`hepscale.train.loop`).
 
-The record holds ``run_id, status, model, model_config, n_params_non_embedding, n_params_total,
-steps, batch_size, seq_len, tokens_seen, unique_tokens, epochs, positions_seen, flops,
+The record holds ``run_id, status, task, model, model_config, n_params_non_embedding, n_params_total,
+steps, batch_size, seq_len, tokens_seen, unique_tokens, data_unit, items_seen, unique_items,
+epochs, positions_seen, flops,
 flops_total_params, flops_n, flops_formula, final_val_loss, final_train_loss``, the task's final
 metrics (``Task.final_metric_keys``), ``world_size, elapsed_s``, the task's result keys,
 ``code_version`` and ``config``; :class:`hepscale.runs.folder.RunFolder` validates and writes it.
+
+D and U are written twice: neutrally, as ``items_seen`` and ``unique_items`` in the task's
+``data_unit`` (tokens, jets, ...), and under the names every existing run folder and runs table
+has, ``tokens_seen`` and ``unique_tokens`` (whatever the unit), which the fits read by default.
 """
 
 from __future__ import annotations
@@ -39,7 +44,10 @@ def write_result(run: Run, state: TrainState) -> dict[str, Any]:
     """Write ``result.json`` of the finished run (main process); returns the record."""
     from hepscale._version import code_version
 
+    from hepscale.tasks import DEFAULT_TASK, task_spec
+
     cfg, task, folder = run.cfg, run.task, run.folder
+    spec = task_spec(getattr(cfg, "task", DEFAULT_TASK))
     B, S, steps = cfg.data.batch_size, task.seq_len, state.step
     n_ne, n_tot = run.n_params
     flops_ne, flops_total = task_flops(task, n_ne, n_tot, batch_size=B, steps=steps)
@@ -50,6 +58,7 @@ def write_result(run: Run, state: TrainState) -> dict[str, Any]:
     result = {
         "run_id": run.run_id,
         "status": "finished",
+        "task": spec.name,
         "model": cfg.model.size,
         "model_config": task.model_config(),
         "n_params_non_embedding": n_ne,
@@ -59,6 +68,9 @@ def write_result(run: Run, state: TrainState) -> dict[str, Any]:
         "seq_len": S,
         "tokens_seen": state.tokens,
         "unique_tokens": run.data.unique_units,
+        "data_unit": spec.unit,
+        "items_seen": state.tokens,
+        "unique_items": run.data.unique_units,
         "epochs": state.tokens / run.data.unique_units,
         "positions_seen": steps * B * S,
         "flops": pick_flops(flops_ne, flops_total, flops_params),

@@ -42,6 +42,7 @@ __all__ = ["evaluate", "evaluate_run", "sampled_with", "evaluated_with"]
 
 logger = logging.getLogger(__name__)
 
+
 def _load_matrix(path: Path, names: Sequence[str], *, what: str) -> np.ndarray:
     from hepscale.jets.dataset import DatasetError, observable_matrix, read_jets
 
