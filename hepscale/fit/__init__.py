@@ -27,6 +27,7 @@ from hepscale.fit.analysis import (
     FitOutput,
     analyse,
     default_columns,
+    default_x,
     min_runs,
     required_columns,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "bootstrap_law",
     "compute_optimal",
     "default_columns",
+    "default_x",
     "fit_law",
     "get_law",
     "learnable_window",

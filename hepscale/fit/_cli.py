@@ -12,13 +12,22 @@ import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from hepscale.cli import configure_logging, run_tool
 from hepscale.errors import DataError
-from hepscale.fit.analysis import ANALYSES, FLAGS, FRONTIER_LAWS, X_ROLES, FitOptions, FitOutput, default_columns
+from hepscale.fit.analysis import (
+    ANALYSES,
+    FLAGS,
+    FRONTIER_LAWS,
+    X_ROLES,
+    FitOptions,
+    FitOutput,
+    default_columns,
+    default_x,
+)
 from hepscale.fit.laws import DEFAULT_HUBER_DELTA
 
 logger = logging.getLogger(__name__)
@@ -140,12 +149,8 @@ _VALUE_FLAGS = {"x": "--x", "y_scale": "--y-scale", "delta": "--huber-delta", "g
                 "n_jobs": "--jobs", "data_unit": "--data-unit", "label": "--label"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m hepscale.fit``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m hepscale.fit", description="Fit scaling laws to a runs table, with bootstrap uncertainties.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _add_command_arguments(parser: argparse.ArgumentParser) -> None:
+    """INPUT, the flags of :class:`FitOptions` and the output flags: the whole command line."""
     parser.add_argument("input", type=Path, help="study folder (gathers every result.json), or a .csv/.parquet table")
     _add_option_arguments(parser)
     out = parser.add_argument_group("output")
@@ -155,15 +160,20 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--no-figure", action="store_true", help="do not draw a figure")
     out.add_argument("--format", choices=("table", "json", "none"), default="table", help="terminal output")
     out.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m hepscale.fit``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m hepscale.fit", description="Fit scaling laws to a runs table, with bootstrap uncertainties.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_command_arguments(parser)
     return parser
 
 
-class _OptionParser(argparse.ArgumentParser):
-    """The flags of :class:`FitOptions` alone; an error raises ``ValueError`` instead of exiting."""
-
-    def __init__(self) -> None:
-        super().__init__(prog=PROG, allow_abbrev=False)
-        _add_option_arguments(self)
+class _RefusingParser(argparse.ArgumentParser):
+    """A parser whose errors raise ``ValueError`` (the parser's message) instead of printing and exiting."""
 
     def error(self, message: str) -> NoReturn:
         raise ValueError(message)
@@ -178,33 +188,42 @@ class _OptionParser(argparse.ArgumentParser):
 def _options(args: argparse.Namespace) -> FitOptions:
     """The :class:`FitOptions` of parsed arguments (the one place that maps flags to fields)."""
     values = {name: getattr(args, name) for name in _VALUE_FLAGS}
-    values["x"] = args.x or ("D" if args.law == "window" else "N")
+    values["x"] = args.x or default_x(args.law)
     values["n_jobs"] = max(args.n_jobs, 1)
     values["data_unit"] = args.data_unit or "tokens"
     return FitOptions(law=args.law, columns={role: getattr(args, f"column_{role}") for role in FLAGS},
                       filters=list(args.filters), progress=not args.no_progress, **values)
 
 
-def options_from_args(args: Sequence[str]) -> FitOptions:
-    """The :class:`FitOptions` that ``hepscale fit`` flags give (the flags of a fit's options, no
-    INPUT nor output flags), without running a fit.
+def options_from_args(args: Sequence[str], *, command: bool = False) -> FitOptions:
+    """The :class:`FitOptions` that ``hepscale fit`` flags give, without running a fit.
+
+    Parameters
+    ----------
+    args
+        The flags of a fit's options (no INPUT, no output flag: those are unknown arguments).
+    command
+        ``args`` is a whole ``hepscale fit`` command line instead: INPUT and the output flags
+        are read and left out of the options.
 
     Raises
     ------
     ValueError
         With the parser's message (unknown flag, missing or invalid value, ``--help``).
     """
-    return _options(_OptionParser().parse_args([str(a) for a in args]))
+    parser = _RefusingParser(prog=PROG, allow_abbrev=command)
+    (_add_command_arguments if command else _add_option_arguments)(parser)
+    return _options(parser.parse_args([str(a) for a in args]))
 
 
 def _flag(flag: str, value: Any) -> list[str]:
     return [flag, *map(str, value)] if isinstance(value, list) else [flag, str(value)]
 
 
-def options_to_args(options: FitOptions) -> list[str]:
+def options_to_args(options: FitOptions, *, always: Collection[str] = ()) -> list[str]:
     """The ``hepscale fit`` flags that give ``options`` (:func:`options_from_args` reads them
     back to an equal :class:`FitOptions`): ``--law``, the flags of the values that differ from
-    their defaults, ``--no-progress`` and the filters last.
+    their defaults or whose field is in ``always``, ``--no-progress`` and the filters last.
 
     Raises
     ------
@@ -223,7 +242,7 @@ def options_to_args(options: FitOptions) -> list[str]:
             out += [flag, column]
     for name, flag in _VALUE_FLAGS.items():
         value = getattr(options, name)
-        if value != getattr(base, name):
+        if value != getattr(base, name) or (name in always and value is not None):
             out += _flag(flag, value)
     if not options.progress:
         out.append("--no-progress")

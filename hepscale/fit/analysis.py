@@ -61,6 +61,7 @@ __all__ = [
     "FitOutput",
     "analyse",
     "default_columns",
+    "default_x",
     "min_runs",
     "required_columns",
 ]
@@ -77,6 +78,11 @@ X_ROLES = ("N", "D", "C")
 
 #: the laws the compute-optimal frontier may be fitted with (``FitOptions.frontier_law``)
 FRONTIER_LAWS = ("power", "power-offset", "log")
+
+
+def default_x(law: str) -> str:
+    """The variable of ``law`` when none is given: D for the learnable window, N otherwise."""
+    return "D" if law == "window" else "N"
 
 
 def default_columns() -> dict[str, str | None]:
@@ -96,7 +102,7 @@ class FitOptions:
     """
 
     law: str = "chinchilla"
-    #: variable of single-variable laws and of the learnable window: "N", "D" or "C"
+    #: variable of single-variable laws and of the learnable window: "N", "D" or "C" (see :func:`default_x`)
     x: str = "N"
     columns: dict[str, str | None] = field(default_factory=default_columns)
     #: row filters 'COL OP VALUE' of the runs table (:func:`hepscale.runs.table.apply_filters`), all applied

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from hepscale.runs.folder import RunFolder
 from hepscale.study.config import StudyConfig
 from hepscale.study.data import data_paths
-from hepscale.study.fits import fit_args
+from hepscale.study.fits import fit_command
 from hepscale.study.folder import STUDY_YAML, TRAIN_YAML
 from hepscale.study.grid import Run
 
@@ -35,7 +35,7 @@ def job_commands(study: StudyConfig, runs: Sequence[Run]) -> dict[str, list[tupl
     ``train``, ``sample`` (generation, with evaluation enabled), ``evaluate`` (with evaluation
     enabled; tagging: and figures), ``finish`` (collect the runs table, run the fits, write the
     summary and figures: :func:`hepscale.study.finish.finish_study`) and ``fit`` (the fits that
-    ``finish`` runs). The job id of a run's jobs is its run id. The local executor and the
+    ``finish`` runs, each a :class:`~hepscale.study.fits.FitCommand` that holds its options). The job id of a run's jobs is its run id. The local executor and the
     HTCondor DAG both run exactly these.
     """
     from hepscale.study.data import figure_label
@@ -61,6 +61,6 @@ def job_commands(study: StudyConfig, runs: Sequence[Run]) -> dict[str, list[tupl
                             + ([] if e.figures else ["--no-figures"])) for r in runs]
     out["finish"] = [("finish", ["study", "finish", "."])]
     # a proxy fit of a generation study needs the SWD of the evaluation; a tagger's metrics come with training
-    out["fit"] = [(f.name, ["fit", *fit_args(study, f)]) for f in study.fit.fits or []
+    out["fit"] = [(f.name, fit_command(study, f)) for f in study.fit.fits or []
                   if e.enabled or f.law != "proxy" or study.task == "tagging"]
     return out

@@ -221,13 +221,17 @@ class EvaluationSection:
 
 @dataclass
 class FitSpec:
-    """One fit: ``python -m hepscale.fit runs.parquet --law LAW [--x X] ARGS`` -> ``fits/NAME.json``;
-    ``per``: grid axes to repeat it over, one fit per combination of their values
-    (:func:`hepscale.study.fits.expand_per`)."""
+    """One fit: ``python -m hepscale.fit runs.parquet --law LAW`` -> ``fits/NAME.json``, with ``x``
+    the variable of a single-variable law and ``options`` fields of :class:`hepscale.fit.FitOptions`
+    (e.g. ``{columns: {D: unique_tokens}, filters: ["model==M"]}``); ``per``: grid axes to repeat it
+    over, one fit per combination of their values (:func:`hepscale.study.fits.expand_per`).
+    ``args``: ``hepscale fit`` flags instead of ``options`` (older study files), turned into
+    ``options`` when the study is loaded (:func:`hepscale.study.fits.typed_fits`)."""
 
     name: str = ""
     law: str = "log"
     x: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)
     per: list[str] = field(default_factory=list)
 
@@ -237,7 +241,7 @@ def default_fits(task: str) -> list[FitSpec]:
     loss; tagging, background rejection at 50% signal efficiency vs loss."""
     if task == "tagging":
         return [FitSpec(name="rejection_vs_loss", law="proxy",
-                        args=["--metric-col", "rejection_50", "--metric-err-col", "rejection_50_std"])]
+                        options={"columns": {"metric": "rejection_50", "metric_err": "rejection_50_std"}})]
     return [FitSpec(name="loss_vs_N", law="log", x="N"), FitSpec(name="swd_vs_loss", law="proxy")]
 
 
@@ -493,7 +497,8 @@ def _validate_evaluation_and_fits(study: StudyConfig, bad: _Checker) -> None:
     if study.task == "generation" and e.enabled and e.samples < e.n:
         raise bad("evaluation.samples", f"must be >= evaluation.n ({e.n}) for the SWD resamples, got {e.samples}")
     if study.fit.fits:  # scipy and pandas: only for a study with fits
-        from hepscale.study.fits import check_fits, expand_per
+        from hepscale.study.fits import check_fits, expand_per, typed_fits
 
+        study.fit.fits = typed_fits(study, bad)  # fit.fits[i] as written: args -> options, options checked
         study.fit.fits = expand_per(study, bad)
         check_fits(study, bad, name_pattern=_NAME)

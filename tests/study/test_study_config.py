@@ -193,7 +193,7 @@ def test_relative_inputs_are_found_from_the_working_directory_or_beside_the_stud
     (["--bogus"], r"unrecognized arguments: --bogus"),
     (["--huber-delta", "abc"], r"argument --huber-delta: invalid .* value: 'abc'"),
     (["--n-bootstrap"], r"argument --n-bootstrap: expected one argument"),
-    (["--output", "elsewhere.json"], r"they set --output, which the study sets itself"),
+    (["--output", "elsewhere.json"], r"unrecognized arguments: --output elsewhere\.json"),
     (["--law", "power"], r"they set --law, which the study sets itself"),
     (["--help"], r"asks for help"),
 ])
