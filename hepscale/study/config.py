@@ -221,12 +221,8 @@ class EvaluationSection:
 
 @dataclass
 class FitSpec:
-    """One fit: ``python -m hepscale.fit runs.parquet --law LAW`` -> ``fits/NAME.json``, with ``x``
-    the variable of a single-variable law and ``options`` fields of :class:`hepscale.fit.FitOptions`
-    (e.g. ``{columns: {D: unique_tokens}, filters: ["model==M"]}``); ``per``: grid axes to repeat it
-    over, one fit per combination of their values (:func:`hepscale.study.fits.expand_per`).
-    ``args``: ``hepscale fit`` flags instead of ``options`` (older study files), turned into
-    ``options`` when the study is loaded (:func:`hepscale.study.fits.typed_fits`)."""
+    """One fit ``fits/NAME.json`` of ``law`` in ``x`` with ``options``, fields of :class:`hepscale.fit.FitOptions`,
+    repeated ``per`` grid axes (:func:`~hepscale.study.fits.expand_per`); ``args``: flags of older files."""
 
     name: str = ""
     law: str = "log"
@@ -499,6 +495,6 @@ def _validate_evaluation_and_fits(study: StudyConfig, bad: _Checker) -> None:
     if study.fit.fits:  # scipy and pandas: only for a study with fits
         from hepscale.study.fits import check_fits, expand_per, typed_fits
 
-        study.fit.fits = typed_fits(study, bad)  # fit.fits[i] as written: args -> options, options checked
+        study.fit.fits = typed_fits(study, bad)  # as written (args -> options), then expanded
         study.fit.fits = expand_per(study, bad)
         check_fits(study, bad, name_pattern=_NAME)

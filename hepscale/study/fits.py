@@ -86,6 +86,7 @@ def typed_fits(study: StudyConfig, bad: Callable[[str, str], Exception]) -> list
     from hepscale.fit import FitOptions
 
     fields = {f.name for f in dataclasses.fields(FitOptions)}
+    allowed = sorted(fields - set(STUDY_SET_FIELDS))
     out = []
     for i, spec in enumerate(study.fit.fits or []):
         where = f"fit.fits[{i}].options"
@@ -93,7 +94,7 @@ def typed_fits(study: StudyConfig, bad: Callable[[str, str], Exception]) -> list
             raise bad(where, f"expected a mapping of fit options, got {spec.options!r}")
         for key in spec.options:
             if key not in fields:
-                raise bad(f"{where}.{key}", f"not an option of a fit; options are {sorted(fields - set(STUDY_SET_FIELDS))}")
+                raise bad(f"{where}.{key}", f"not an option of a fit; options are {allowed}")
             if key in STUDY_SET_FIELDS:
                 raise bad(f"{where}.{key}", f"set by {STUDY_SET_FIELDS[key]}")
         converted = _converted_args(i, spec, bad) if spec.args else {}
