@@ -1,43 +1,32 @@
-"""Fits of a runs table: column mapping, one analysis per law, JSON-ready results.
+"""Fits of a runs table: options, column mapping, one analysis per law, JSON-ready results.
 
 :func:`analyse` is what ``python -m hepscale.fit`` runs; it can be called from Python with a
-:class:`pandas.DataFrame` as well. Every analysis returns a :class:`FitOutput` whose ``result`` is
-the JSON document written by the tool (parameters, intervals, fit quality, inputs) and whose
-``plot`` holds the arrays the figure needs. The options and the column of each role
-(:class:`FitOptions`, :func:`default_columns`) come from :mod:`hepscale.fit._table`.
+:class:`pandas.DataFrame` as well. :class:`FitOptions` holds everything a fit takes (the law, the
+column of each role, row filters, fit and bootstrap settings, the figure's label): the fit tool
+reads its command line into one (:func:`hepscale.fit.options_from_args`) and a study builds one
+from its YAML. A *role* is what a column means to a fit (``N``, ``D``, ``C``, ``y``, ``U``,
+``metric`` ...); :class:`FitOptions` maps every role to a column of the runs table, and an error
+names the column, the role and its flag.
+
+Every analysis (:data:`REGISTRY`, an :class:`Analysis` per value of ``law``) declares the column
+roles every row it fits needs and the fewest runs it can fit (:func:`required_columns`,
+:func:`min_runs`), read by the fit itself and by a study that decides whether a fit can run.
+Every analysis returns a :class:`FitOutput` whose ``result`` is the JSON document written by the
+tool (parameters, intervals, fit quality, inputs) and whose ``plot`` holds the arrays the figure
+needs.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hepscale.fit._table import ANALYSES as _TABLE_ANALYSES
-from hepscale.fit._table import (
-    FitOptions,
-    FitOutput,
-    axis_label,
-    column_if_present,
-    data_record,
-    default_columns,
-    inputs_record,
-    json_ready,
-    optional_column,
-    percentile_ci,
-    read_column,
-    variable_names,
-)
-from hepscale.fit.fitting import (
-    Bootstrap,
-    LawFit,
-    bootstrap_law,
-    fit_law,
-    prediction_band,
-)
 from hepscale.fit.isoflop import (
     bootstrap_isoflop,
     frontier_mask,
@@ -45,18 +34,234 @@ from hepscale.fit.isoflop import (
     isoflop_analysis,
     loglog_fit,
 )
-from hepscale.fit.laws import EPOCH_GRID, LAWS, get_law
-from hepscale.fit.laws_data import DataConstrainedLaw
+from hepscale.fit.laws import (
+    DEFAULT_HUBER_DELTA,
+    EPOCH_GRID,
+    LAWS,
+    Bootstrap,
+    DataConstrainedLaw,
+    LawFit,
+    bootstrap_law,
+    fit_law,
+    get_law,
+    percentile_ci,
+    prediction_band,
+)
 from hepscale.fit.optimal import compute_optimal
 from hepscale.fit.proxy import proxy_relation
 from hepscale.fit.window import learnable_window, position_matrix
+from hepscale.runs.result import DEFAULT_COLUMNS
 
-__all__ = ["ANALYSES", "FitOptions", "FitOutput", "analyse", "default_columns"]
+__all__ = [
+    "ANALYSES",
+    "FLAGS",
+    "REGISTRY",
+    "Analysis",
+    "FitOptions",
+    "FitOutput",
+    "analyse",
+    "default_columns",
+    "default_x",
+    "min_runs",
+    "required_columns",
+]
 
 logger = logging.getLogger(__name__)
 
-#: every value of ``--law``: those of :mod:`hepscale.fit._table` and ``data-constrained``
-ANALYSES: tuple[str, ...] = tuple(dict.fromkeys((*_TABLE_ANALYSES, "data-constrained")))
+#: command-line flag of each column role, for messages
+FLAGS = {"N": "--n-col", "D": "--d-col", "C": "--c-col", "y": "--y-col", "U": "--u-col",
+         "y_err": "--y-err-col", "metric": "--metric-col", "metric_err": "--metric-err-col",
+         "positions": "--positions-col"}
+
+#: the variables of single-variable laws and of the learnable window (``FitOptions.x``)
+X_ROLES = ("N", "D", "C")
+
+#: the laws the compute-optimal frontier may be fitted with (``FitOptions.frontier_law``)
+FRONTIER_LAWS = ("power", "power-offset", "log")
+
+
+def default_x(law: str) -> str:
+    """The variable of ``law`` when none is given: D for the learnable window, N otherwise."""
+    return "D" if law == "window" else "N"
+
+
+def default_columns() -> dict[str, str | None]:
+    """Default column of every role in our own runs table (DESIGN.md)."""
+    cols: dict[str, str | None] = dict(DEFAULT_COLUMNS)
+    cols.update({"y_err": None, "metric": "evaluation.swd.mean", "metric_err": None,
+                 "positions": "val_loss_per_position"})
+    return cols
+
+
+@dataclass
+class FitOptions:
+    """Everything a fit takes (the command-line flags of ``python -m hepscale.fit``).
+
+    ``columns`` maps a role to its column; the roles it leaves out keep their default column
+    (:func:`default_columns`). :meth:`check` tells which field is wrong; :func:`analyse` calls it.
+    """
+
+    law: str = "chinchilla"
+    #: variable of single-variable laws and of the learnable window: "N", "D" or "C" (see :func:`default_x`)
+    x: str = "N"
+    columns: dict[str, str | None] = field(default_factory=default_columns)
+    #: row filters 'COL OP VALUE' of the runs table (:func:`hepscale.runs.table.apply_filters`), all applied
+    filters: list[str] = field(default_factory=list)
+    #: residuals in "log" or "linear" y; None: the law's default
+    y_scale: str | None = None
+    delta: float = DEFAULT_HUBER_DELTA
+    n_bootstrap: int = 1000
+    #: warm starts per bootstrap resample (distinct optima of the full fit); 0: the full grid
+    bootstrap_starts: int = 3
+    seed: int = 0
+    level: float = 0.95
+    n_jobs: int = 1
+    #: starting grid of the chinchilla law: "data" (adapted to the data) or "epoch" (fixed, 4500 points)
+    grid: str = "data"
+    #: compute budgets (FLOPs) at which to report the compute-optimal allocation
+    budgets: list[float] | None = None
+    budget_rtol: float = 0.05
+    frontier_law: str = "power"
+    window_frac: float = 0.0
+    window_z: float = 2.0
+    #: data unit of the runs for axis labels: "tokens" (generative models) or "jets" (taggers)
+    data_unit: str = "tokens"
+    progress: bool = False
+    #: experiment label of the figure: text after 'CMS', or 'Pythia 8' for generated jets
+    label: str = "Simulation"
+
+    def __post_init__(self) -> None:
+        self.columns = {**default_columns(), **self.columns}
+
+    def errors(self) -> dict[str, str]:
+        """What is wrong, by field (empty when nothing is)."""
+        from hepscale.runs.table import parse_filter
+
+        checks: list[tuple[str, bool, str]] = [
+            ("law", self.law in REGISTRY, f"expected one of {list(REGISTRY)}, got {self.law!r}"),
+            ("x", self.x in X_ROLES, f"expected one of {list(X_ROLES)}, got {self.x!r}"),
+            ("columns", set(self.columns) <= set(FLAGS),
+             f"unknown role(s) {sorted(set(self.columns) - set(FLAGS))}; roles are {list(FLAGS)}"),
+            ("y_scale", self.y_scale in (None, "log", "linear"), f"expected log or linear, got {self.y_scale!r}"),
+            ("delta", self.delta > 0, f"expected a positive Huber threshold, got {self.delta}"),
+            ("n_bootstrap", self.n_bootstrap >= 0, f"expected an integer >= 0, got {self.n_bootstrap}"),
+            ("bootstrap_starts", self.bootstrap_starts >= 0, f"expected an integer >= 0, got {self.bootstrap_starts}"),
+            ("level", 0.0 < self.level < 1.0, f"expected a confidence level in (0, 1), got {self.level}"),
+            ("n_jobs", self.n_jobs >= 1, f"expected at least 1 worker, got {self.n_jobs}"),
+            ("grid", self.grid in ("data", "epoch"), f"expected 'data' or 'epoch', got {self.grid!r}"),
+            ("budgets", self.budgets is None or all(b > 0 for b in self.budgets),
+             f"expected positive compute budgets, got {self.budgets}"),
+            ("budget_rtol", self.budget_rtol > 0, f"expected a positive tolerance, got {self.budget_rtol}"),
+            ("frontier_law", self.frontier_law in FRONTIER_LAWS,
+             f"expected a single-variable law {list(FRONTIER_LAWS)}, got {self.frontier_law!r}"),
+            ("window_frac", 0.0 <= self.window_frac <= 1.0, f"expected a fraction in [0, 1], got {self.window_frac}"),
+            ("data_unit", self.data_unit in ("tokens", "jets"), f"expected tokens or jets, got {self.data_unit!r}"),
+        ]
+        out = {name: message for name, ok, message in checks if not ok}
+        for text in self.filters:
+            try:
+                parse_filter(text)
+            except ValueError as err:
+                out.setdefault("filters", str(err))
+        return out
+
+    def check(self) -> None:
+        """Raise ``ValueError`` ``"<field>: <what is wrong>"`` for the first wrong field."""
+        errors = self.errors()
+        if errors:
+            name, message = next(iter(errors.items()))
+            raise ValueError(f"{name}: {message}")
+
+
+@dataclass
+class FitOutput:
+    """JSON result and plot data of one analysis."""
+
+    result: dict[str, Any]
+    plot: dict[str, Any] = field(default_factory=dict)
+
+
+def read_column(table: pd.DataFrame, options: FitOptions, role: str) -> np.ndarray:
+    """The values of the column of ``role`` as floats; ``KeyError``/``ValueError`` name the column."""
+    name = options.columns.get(role)
+    if name is None:
+        raise KeyError(f"no column given for {role} ({FLAGS.get(role, role)})")
+    if name not in table.columns:
+        available = ", ".join(map(str, list(table.columns)[:30]))
+        raise KeyError(f"column {name!r} ({role}, {FLAGS.get(role, role)}) not in the runs table; "
+                       f"columns: {available}")
+    values = pd.to_numeric(table[name], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise ValueError(f"column {name!r} ({role}) has {len(bad)} non-finite or non-numeric value(s), "
+                         f"e.g. at row(s) {bad[:5].tolist()}")
+    return values
+
+
+def variable_names(options: FitOptions, roles: dict[str, str]) -> dict[str, str]:
+    """Column name of each law variable (``roles``: variable -> role), for error messages."""
+    return {var: str(options.columns.get(role)) for var, role in roles.items()}
+
+
+def json_ready(value: Any) -> Any:
+    """JSON-safe: NaN and inf become None, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def inputs_record(options: FitOptions, roles: dict[str, str], n_rows: int) -> dict[str, Any]:
+    """The ``inputs`` section of a result: law, columns of the roles, rows and fit settings."""
+    return {
+        "law": options.law,
+        "columns": {var: options.columns.get(role) for var, role in roles.items()},
+        "n_rows": n_rows, "y_scale": options.y_scale, "huber_delta": options.delta,
+        "seed": options.seed, "n_bootstrap": options.n_bootstrap,
+    }
+
+
+def data_record(table: pd.DataFrame, columns: Iterable[str | None]) -> dict[str, list[Any]]:
+    """The values of ``columns`` the fit used (recorded in the JSON so that the fit can be redone)."""
+    out: dict[str, list[Any]] = {}
+    for name in columns:
+        if name and name in table.columns and pd.api.types.is_numeric_dtype(table[name]):
+            out[str(name)] = table[name].astype(float).tolist()
+    if "run_id" in table.columns:
+        out["run_id"] = table["run_id"].astype(str).tolist()
+    return out
+
+
+def optional_column(table: pd.DataFrame, options: FitOptions, role: str) -> np.ndarray | None:
+    """The column of ``role`` (as :func:`read_column`), or None when no column is given for it."""
+    name = options.columns.get(role)
+    return read_column(table, options, role) if name else None
+
+
+def axis_label(options: FitOptions, role: str) -> str:
+    """Axis label of a role in words (:func:`hepscale.plotting.labels.run_column_label`), e.g.
+    ``"Non-embedding parameters N"`` for ``n_params_non_embedding``; the column itself is
+    recorded in the result's ``inputs``."""
+    from hepscale.plotting.labels import run_column_label
+
+    return run_column_label(options.columns.get(role), role=role, unit=options.data_unit)
+
+
+def column_if_present(table: pd.DataFrame, options: FitOptions, role: str) -> np.ndarray | None:
+    """The column of ``role``, or None when none is given or the table has no such column."""
+    name = options.columns.get(role)
+    if not name or name not in table.columns:
+        return None
+    return read_column(table, options, role)
 
 
 def _status(fit: LawFit) -> list[str]:
@@ -110,11 +315,8 @@ def _band(fit: LawFit, boot: Bootstrap | None, X: tuple[np.ndarray, ...], level:
 
 
 def _single(table: pd.DataFrame, options: FitOptions) -> FitOutput:
-    if options.x not in ("N", "D", "C"):
-        raise ValueError(f"--x must be N, D or C, got {options.x!r}")
     roles = {"x": options.x, "y": "y"}
-    x = read_column(table, options, options.x)
-    y = read_column(table, options, "y")
+    x, y = _read_roles(table, options)
     fit, boot = _fit_and_bootstrap(options.law, (x,), y, options, variable_names(options, roles))
     result = _law_result(fit, boot, options, roles, len(table))
     grid = np.geomspace(x.min(), x.max(), 200)
@@ -175,9 +377,7 @@ def _groups(values: np.ndarray, max_groups: int = 6) -> tuple[np.ndarray, np.nda
 
 def _chinchilla(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     roles = {"N": "N", "D": "D", "y": "y"}
-    N, D, y = (read_column(table, options, r) for r in ("N", "D", "y"))
-    if options.grid not in ("data", "epoch"):
-        raise ValueError(f"--grid must be 'data' or 'epoch', got {options.grid!r}")
+    N, D, y = _read_roles(table, options)
     starts = EPOCH_GRID if options.grid == "epoch" else None
     fit, boot = _fit_and_bootstrap("chinchilla", (N, D), y, options, variable_names(options, roles), starts=starts)
     result = _law_result(fit, boot, options, roles, len(table))
@@ -225,7 +425,7 @@ def _chinchilla(table: pd.DataFrame, options: FitOptions) -> FitOutput:
 
 
 def _repetition(table: pd.DataFrame, options: FitOptions) -> FitOutput:
-    D, U, y = (read_column(table, options, r) for r in ("D", "U", "y"))
+    D, U, y = _read_roles(table, options)
     with_n = False
     if options.columns.get("N") in table.columns:
         N = read_column(table, options, "N")
@@ -271,7 +471,7 @@ def _curves_by_u(table: pd.DataFrame, options: FitOptions, fit: LawFit, boot: Bo
 
 def _data_constrained(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     roles = {"N": "N", "D": "D", "U": "U", "y": "y"}
-    N, D, U, y = (read_column(table, options, r) for r in ("N", "D", "U", "y"))
+    N, D, U, y = _read_roles(table, options)
     fit, boot = _fit_and_bootstrap("data-constrained", (N, D, U), y, options, variable_names(options, roles))
     result = _law_result(fit, boot, options, roles, len(table))
     eff = DataConstrainedLaw.effective(fit.params, N, D, U)
@@ -289,7 +489,7 @@ def _data_constrained(table: pd.DataFrame, options: FitOptions) -> FitOutput:
 
 def _isoflop(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     roles = {"N": "N", "D": "D", "C": "C", "y": "y"}
-    N, D, C, y = (read_column(table, options, r) for r in ("N", "D", "C", "y"))
+    N, D, C, y = _read_roles(table, options)
     for var, values in (("N", N), ("D", D), ("C", C)):
         if np.any(values <= 0):
             raise ValueError(f"column {options.columns[var]!r} ({var}) must be positive")
@@ -336,7 +536,7 @@ def _isoflop(table: pd.DataFrame, options: FitOptions) -> FitOutput:
 
 def _frontier(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     roles = {"C": "C", "y": "y"}
-    C, y = read_column(table, options, "C"), read_column(table, options, "y")
+    C, y = _read_roles(table, options)
     mask = frontier_mask(C, y)
     law = get_law(options.frontier_law)
     if law.variables != ("x",):
@@ -394,7 +594,7 @@ def _frontier(table: pd.DataFrame, options: FitOptions) -> FitOutput:
 
 def _proxy(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     roles = {"loss": "y", "metric": "metric"}
-    y, metric = read_column(table, options, "y"), read_column(table, options, "metric")
+    y, metric = _read_roles(table, options)
     res = proxy_relation(y, metric, n_resamples=options.n_bootstrap, seed=options.seed, level=options.level,
                          names=(str(options.columns["y"]), str(options.columns["metric"])))
     body = res.to_dict()
@@ -410,8 +610,6 @@ def _proxy(table: pd.DataFrame, options: FitOptions) -> FitOutput:
 
 
 def _window(table: pd.DataFrame, options: FitOptions) -> FitOutput:
-    if options.x not in ("N", "D", "C"):
-        raise ValueError(f"--x must be N, D or C, got {options.x!r}")
     roles = {"x": options.x, "positions": "positions"}
     x = read_column(table, options, options.x)
     column = options.columns.get("positions")
@@ -437,23 +635,95 @@ def _window(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     return FitOutput(result, plot)
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """One value of ``FitOptions.law``: the function that runs it, the column roles every row it
+    fits needs, and the fewest runs it can fit."""
+
+    name: str
+    run: Callable[[pd.DataFrame, FitOptions], FitOutput]
+    #: column roles every fitted row needs, in the order the analysis reads them ("x": ``FitOptions.x``)
+    roles: tuple[str, ...]
+    #: fewest runs: a number, or one of the options (the frontier: the parameters of its law)
+    min_runs: int | Callable[[FitOptions], int]
+
+    def columns(self, options: FitOptions) -> list[str | None]:
+        """The columns of the roles of :attr:`roles` under ``options``."""
+        return [options.columns.get(options.x if role == "x" else role) for role in self.roles]
+
+    def fewest_runs(self, options: FitOptions) -> int:
+        """The fewest runs the analysis can fit with ``options``."""
+        return self.min_runs(options) if callable(self.min_runs) else self.min_runs
+
+
+def _n_params(law: str) -> int:
+    """Runs a fitted formula needs: one per parameter."""
+    return len(LAWS[law].theta_names)
+
+
+#: every analysis by name (the values of ``FitOptions.law``). A rank correlation needs 3 runs, the
+#: per-position fits of the learnable window 4, isoFLOP parabolas 2 budgets of 3 runs; a fitted
+#: formula one run per parameter
+REGISTRY: dict[str, Analysis] = {a.name: a for a in (
+    Analysis("power", _single, ("x", "y"), _n_params("power")),
+    Analysis("power-offset", _single, ("x", "y"), _n_params("power-offset")),
+    Analysis("log", _single, ("x", "y"), _n_params("log")),
+    Analysis("chinchilla", _chinchilla, ("N", "D", "y"), _n_params("chinchilla")),
+    Analysis("isoflop", _isoflop, ("N", "D", "C", "y"), 6),
+    Analysis("frontier", _frontier, ("C", "y"), lambda options: _n_params(options.frontier_law)),
+    Analysis("repetition", _repetition, ("D", "U", "y"), _n_params("repetition")),
+    Analysis("proxy", _proxy, ("y", "metric"), 3),
+    Analysis("window", _window, ("x", "positions"), 4),
+    Analysis("data-constrained", _data_constrained, ("N", "D", "U", "y"), _n_params("data-constrained")),
+)}
+
+#: every value of ``FitOptions.law`` (``--law``)
+ANALYSES: tuple[str, ...] = tuple(REGISTRY)
+
+
+def _read_roles(table: pd.DataFrame, options: FitOptions) -> list[np.ndarray]:
+    """The columns of the roles of ``options.law`` (:attr:`Analysis.roles`), as :func:`read_column`."""
+    roles = REGISTRY[options.law].roles
+    return [read_column(table, options, options.x if role == "x" else role) for role in roles]
+
+
+def required_columns(options: FitOptions) -> list[str | None]:
+    """The columns of the runs table that every row the fit ``options`` uses needs (None: a role
+    without a column)."""
+    return REGISTRY[options.law].columns(options)
+
+
+def min_runs(options: FitOptions) -> int:
+    """The fewest runs the fit ``options`` can use."""
+    return REGISTRY[options.law].fewest_runs(options)
+
+
 def analyse(table: pd.DataFrame, options: FitOptions) -> FitOutput:
     """Run the analysis ``options.law`` on a runs table.
 
     Parameters
     ----------
     table
-        Runs table, one row per run (see :mod:`hepscale.runs.table`); filters are applied before.
+        Runs table, one row per run (see :mod:`hepscale.runs.table`).
     options
-        Law, column mapping, bootstrap and fit settings.
+        Law, column mapping, row filters (applied here), bootstrap and fit settings.
+
+    Raises
+    ------
+    ValueError
+        For wrong options (naming the field, :meth:`FitOptions.check`), an empty table, or
+        columns that do not hold what the law needs.
+    KeyError
+        Naming a column (or a filter's column) the table lacks.
     """
+    options.check()
+    if options.filters:
+        from hepscale.runs.table import apply_filters
+
+        table = apply_filters(table, options.filters)
     if len(table) == 0:
         raise ValueError("the runs table is empty (after filters)")
-    handlers = {"power": _single, "power-offset": _single, "log": _single, "chinchilla": _chinchilla, "isoflop": _isoflop, "frontier": _frontier, "repetition": _repetition,
-                "data-constrained": _data_constrained, "proxy": _proxy, "window": _window}
-    if options.law not in handlers:
-        raise ValueError(f"unknown law {options.law!r}; expected one of {', '.join(ANALYSES)}")
-    out = handlers[options.law](table, options)
+    out = REGISTRY[options.law].run(table, options)
     curves = out.plot.get("curves") or []
     if curves and curves[0].get("low") is not None:
         out.result["prediction_band"] = {

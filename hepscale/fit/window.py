@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from hepscale.errors import DataError
-from hepscale.fit._table import percentile_ci
+from hepscale.fit.laws import percentile_ci
 
 __all__ = ["PositionFits", "WindowResult", "fit_positions", "learnable_window", "null_threshold", "position_matrix"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hepscale.study.config import StudyConfig
-from hepscale.study.fits import fit_args
+from hepscale.study.fits import fit_command
 from hepscale.study.folder import STUDY_YAML, TRAIN_YAML
 from hepscale.study.grid import Run
 
@@ -31,7 +31,7 @@ def job_commands(study: StudyConfig, runs: Sequence[Run]) -> dict[str, list[tupl
     Arguments are relative to the study folder. Kinds (:data:`JOB_KINDS`): ``prepare``,
     ``train``, the task's kinds after training (e.g. ``sample``, ``evaluate``), ``finish`` (collect the runs table, run the fits, write the
     summary and figures: :func:`hepscale.study.finish.finish_study`) and ``fit`` (the fits that
-    ``finish`` runs). The job id of a run's jobs is its run id. The local executor and the
+    ``finish`` runs, each a :class:`~hepscale.study.fits.FitCommand` that holds its options). The job id of a run's jobs is its run id. The local executor and the
     HTCondor DAG both run exactly these.
     """
     from hepscale.study.data import figure_label
@@ -45,6 +45,6 @@ def job_commands(study: StudyConfig, runs: Sequence[Run]) -> dict[str, list[tupl
     out.update(study.spec.job_commands(study, runs, label))
     out["finish"] = [("finish", ["study", "finish", "."])]
     # a fit of metrics that only the evaluation writes (a generation study's SWD) needs it enabled
-    out["fit"] = [(f.name, ["fit", *fit_args(study, f)]) for f in study.fit.fits or []
+    out["fit"] = [(f.name, fit_command(study, f)) for f in study.fit.fits or []
                   if e.enabled or not study.spec.fit_needs_evaluation(f)]
     return out

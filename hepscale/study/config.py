@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hepscale.config import ConfigError, load_config
 from hepscale.errors import HepscaleError
@@ -152,13 +152,13 @@ class EvaluationSection:
 
 @dataclass
 class FitSpec:
-    """One fit: ``python -m hepscale.fit runs.parquet --law LAW [--x X] ARGS`` -> ``fits/NAME.json``;
-    ``per``: grid axes to repeat it over, one fit per combination of their values
-    (:func:`hepscale.study.fits.expand_per`)."""
+    """One fit ``fits/NAME.json`` of ``law`` in ``x`` with ``options``, fields of :class:`hepscale.fit.FitOptions`,
+    repeated ``per`` grid axes (:func:`~hepscale.study.fits.expand_per`); ``args``: flags of older files."""
 
     name: str = ""
     law: str = "log"
     x: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)
     per: list[str] = field(default_factory=list)
 
@@ -453,7 +453,8 @@ def _validate_evaluation_and_fits(study: StudyConfig, bad: _Checker) -> None:
         if getattr(e, name) < 1:
             raise bad(f"evaluation.{name}", f"expected at least 1, got {getattr(e, name)}")
     if study.fit.fits:  # scipy and pandas: only for a study with fits
-        from hepscale.study.fits import check_fits, expand_per
+        from hepscale.study.fits import check_fits, expand_per, typed_fits
 
+        study.fit.fits = typed_fits(study, bad)  # as written (args -> options), then expanded
         study.fit.fits = expand_per(study, bad)
         check_fits(study, bad, name_pattern=_NAME)

@@ -148,10 +148,10 @@ def write_condor(
 
 def _warn_infeasible_fits(commands: dict[str, list[tuple[str, list[str]]]], n_runs: int) -> None:
     """Warn of the fits whose law needs more runs than the DAG trains (the finish job skips them)."""
-    from hepscale.study.fits import min_runs, parse_fit_args
+    from hepscale.study.fits import min_runs
 
     for name, args in commands.get("fit", []):
-        need = min_runs(parse_fit_args(args[1:]))
+        need = min_runs(args.options)  # type: ignore[attr-defined]  # a FitCommand
         if n_runs < need:
             logger.warning("fit %s will be skipped: the DAG trains %d run(s), its law needs at least %d",
                            name, n_runs, need)

@@ -19,7 +19,7 @@ from typing import Any
 from hepscale.study._jobs import JobRunner, Task
 from hepscale.study.collect import collect, study_outputs
 from hepscale.study.config import StudyError
-from hepscale.study.fits import fit_shortfall
+from hepscale.study.fits import FitCommand, fit_shortfall
 from hepscale.study.folder import RUNS_PARQUET, SUMMARY_TXT
 
 __all__ = ["FINISH_JSON", "FINISH_OUTPUTS", "finish_study"]
@@ -33,14 +33,15 @@ FINISH_JSON = "finish.json"
 FINISH_OUTPUTS = (RUNS_PARQUET, "runs.csv", SUMMARY_TXT, FINISH_JSON, "fits", "figures")
 
 
-def finish_study(root: str | os.PathLike[str], fit_commands: Sequence[tuple[str, list[str]]], *,
+def finish_study(root: str | os.PathLike[str], fit_commands: Sequence[tuple[str, FitCommand]], *,
                  runner: JobRunner | None = None, fits: bool = True) -> dict[str, Any]:
     """Collect the runs table of a study folder, run its fits, write its summary and figures.
 
     Parameters
     ----------
     fit_commands
-        ``(name, hepscale arguments)`` of the fits (:func:`hepscale.study.commands.job_commands`).
+        ``(name, hepscale arguments)`` of the fits (:func:`hepscale.study.commands.job_commands`);
+        each holds its :class:`~hepscale.fit.FitOptions`, which decide whether it can run.
     runner
         Runs the fits as subprocesses in the study folder (default: a new one).
     fits
@@ -80,7 +81,7 @@ def finish_study(root: str | os.PathLike[str], fit_commands: Sequence[tuple[str,
     return out
 
 
-def _run_fits(ex: JobRunner, root: Path, fit_commands: Sequence[tuple[str, list[str]]]) -> dict[str, Any]:
+def _run_fits(ex: JobRunner, root: Path, fit_commands: Sequence[tuple[str, FitCommand]]) -> dict[str, Any]:
     """Run the fits on the collected runs table; a fit whose law needs more runs than the table
     holds is skipped with a warning. Returns ``fits`` (name -> JSON path or what happened),
     ``fits_failed`` and ``fits_skipped`` (names)."""
@@ -89,7 +90,7 @@ def _run_fits(ex: JobRunner, root: Path, fit_commands: Sequence[tuple[str, list[
     table = pd.read_parquet(root / RUNS_PARQUET)
     out: dict[str, Any] = {"fits": {}, "fits_failed": [], "fits_skipped": []}
     for name, args in fit_commands:
-        short = fit_shortfall(args[1:], table)
+        short = fit_shortfall(args.options, table)
         if short is not None:
             logger.warning("fit %s skipped: %s", name, short)
             out["fits"][name] = f"skipped ({short})"

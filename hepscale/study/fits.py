@@ -1,45 +1,118 @@
-"""The fits of a study: their ``hepscale fit`` arguments, checked when the study is loaded, and
-whether the runs table holds enough runs for each.
+"""The fits of a study: their :class:`~hepscale.fit.FitOptions`, checked when the study is loaded,
+their job command lines, and whether the runs table holds enough runs for each.
 
-- :func:`check_fits`: every fit of a study checked when it is loaded (names, laws, arguments);
-- :func:`fit_args`: the arguments of one fit (the one source for the local executor and the DAG);
-- :func:`parse_fit_args`: those arguments read by the fit tool's own parser
-  (:func:`hepscale.fit._cli.build_parser`) without running it, so that a wrong ``fit.fits[i].args``
-  is an error of ``study plan`` and not of the last step of a finished study;
+- :func:`typed_fits`: every fit's ``options`` checked as :class:`~hepscale.fit.FitOptions` fields,
+  and the ``args`` of older study YAMLs (``hepscale fit`` flags) turned into options, once
+  (:func:`hepscale.fit.options_from_args`);
+- :func:`expand_per`: a fit repeated over grid axes;
+- :func:`check_fits`: every fit checked when the study is loaded (names, laws, options), so that
+  a wrong fit is an error of ``study plan`` and not of the last step of a finished study;
+- :func:`fit_options`: the options of one fit (the study's bootstrap, seed and figure label,
+  the fit's own law, variable and options);
+- :func:`fit_command`: its ``hepscale fit`` job (:func:`hepscale.fit.options_to_args`), the one
+  source for the local executor and the DAG, holding its options for the finish step;
 - :func:`min_runs`, :func:`usable_runs`, :func:`fit_shortfall`: a fit whose law needs more runs
   than the study has (a proxy correlation over 2 model sizes) is skipped with a warning instead
-  of failing the study.
+  of failing the study; each law declares what it needs (:func:`hepscale.fit.min_runs`,
+  :func:`hepscale.fit.required_columns`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from hepscale.study.folder import RUNS_PARQUET
 
 if TYPE_CHECKING:
+    from hepscale.fit import FitOptions
     from hepscale.study.config import FitSpec, StudyConfig
 
-__all__ = ["expand_per", "STUDY_SET_OPTIONS", "fit_args", "parse_fit_args", "check_fit_args", "check_fits", "min_runs",
-           "usable_runs", "fit_shortfall"]
+__all__ = ["expand_per", "STUDY_SET_FIELDS", "FitCommand", "typed_fits", "fit_options", "fit_command",
+           "check_fits", "min_runs", "usable_runs", "fit_shortfall"]
 
-#: options of ``hepscale fit`` that the study sets itself (``fit.fits[i].law``, ``.x``, the output
-#: ``fits/<name>.json`` and the terminal format); a fit's ``args`` may not set them
-STUDY_SET_OPTIONS = {"law": "--law", "x": "--x", "output": "--output", "format": "--format", "input": "INPUT"}
+#: fields of :class:`~hepscale.fit.FitOptions` that the study sets itself, and where they come from
+STUDY_SET_FIELDS = {"law": "fit.fits[i].law", "x": "fit.fits[i].x", "progress": "the study (no progress bars)"}
 
-#: fewest runs of the laws that are not a fitted formula: a rank correlation or the per-position
-#: slopes need 3 runs; isoFLOP parabolas need 2 budgets with 3 runs each
-_MIN_RUNS = {"proxy": 3, "window": 4, "isoflop": 6}
+#: fields the study writes in every fit job, also at their defaults
+_EXPLICIT = ("n_bootstrap", "seed", "label")
+
+
+def _converted_args(i: int, spec: FitSpec, bad: Callable[[str, str], Exception]) -> dict[str, Any]:
+    """The options that the ``hepscale fit`` flags ``spec.args`` set (those that differ from the defaults)."""
+    import dataclasses
+
+    from hepscale.fit import options_from_args
+
+    if not isinstance(spec.args, list) or not all(isinstance(a, (str, int, float)) for a in spec.args):
+        raise bad(f"fit.fits[{i}].args", f"expected a list of command-line arguments, got {spec.args!r}")
+    try:
+        given, default = options_from_args(spec.args), options_from_args([])
+    except ValueError as err:
+        raise bad(f"fit.fits[{i}].args", f"'hepscale fit' cannot take {spec.args}: {err}") from err
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(given):
+        value = getattr(given, f.name)
+        if f.name == "columns":
+            value = {role: col for role, col in value.items() if col != default.columns.get(role)}
+        if value != getattr(default, f.name) and value != {} and f.name != "progress":
+            out[f.name] = value
+    taken = [f"--{name}" for name in STUDY_SET_FIELDS if name in out]
+    if taken:
+        raise bad(f"fit.fits[{i}].args", f"'hepscale fit' cannot take {spec.args}: they set {', '.join(taken)}, "
+                  "which the study sets itself (use fit.fits[i].law and .x; the result goes to fits/<name>.json)")
+    return out
+
+
+def typed_fits(study: StudyConfig, bad: Callable[[str, str], Exception]) -> list[FitSpec]:
+    """The fits of ``study.fit.fits`` with their ``args`` turned into ``options`` (once; ``args``
+    left empty) and every option checked as a field of :class:`~hepscale.fit.FitOptions`.
+
+    Raises
+    ------
+    Exception
+        ``bad(field, message)`` naming ``fit.fits[i].options.<key>`` (an unknown key, a value of
+        the wrong type or out of range, a field the study sets) or ``fit.fits[i].args``.
+    """
+    import dataclasses
+
+    from hepscale.config import ConfigError, from_dict
+    from hepscale.fit import FitOptions
+
+    fields = {f.name for f in dataclasses.fields(FitOptions)}
+    allowed = sorted(fields - set(STUDY_SET_FIELDS))
+    out = []
+    for i, spec in enumerate(study.fit.fits or []):
+        where = f"fit.fits[{i}].options"
+        if not isinstance(spec.options, dict):
+            raise bad(where, f"expected a mapping of fit options, got {spec.options!r}")
+        for key in spec.options:
+            if key not in fields:
+                raise bad(f"{where}.{key}", f"not an option of a fit; options are {allowed}")
+            if key in STUDY_SET_FIELDS:
+                raise bad(f"{where}.{key}", f"set by {STUDY_SET_FIELDS[key]}")
+        converted = _converted_args(i, spec, bad) if spec.args else {}
+        both = sorted(set(converted) & set(spec.options))
+        if both:
+            raise bad(f"{where}.{both[0]}", f"also set by fit.fits[{i}].args; set it in one place")
+        options = {**converted, **spec.options}
+        try:
+            typed = from_dict(FitOptions, {"law": spec.law, **options}, where=where)
+        except ConfigError as err:
+            field, _, what = str(err).partition(": ")
+            raise bad(field, what) from err
+        for key, message in typed.errors().items():
+            if key in options:
+                raise bad(f"{where}.{key}", message)
+        out.append(dataclasses.replace(spec, args=[], options={key: getattr(typed, key) for key in options}))
+    return out
 
 
 def expand_per(study: StudyConfig, bad: Callable[[str, str], Exception]) -> list[FitSpec]:
     """The fits of ``study.fit.fits`` with every ``per`` expanded: one fit per combination of the
     grid's values of those axes, named ``<name>_<value>...`` (e.g. ``loss_vs_D_kin_Pico``) and
-    filtered to its runs; fits without ``per`` unchanged.
+    filtered to its runs (``options.filters``); fits without ``per`` unchanged.
 
     Raises
     ------
@@ -68,83 +141,60 @@ def expand_per(study: StudyConfig, bad: Callable[[str, str], Exception]) -> list
         if len(set(f.per)) != len(f.per):
             raise bad(f"fit.fits[{i}].per", f"an axis is listed twice: {f.per}")
         for combo in itertools.product(*(grid_values[a] for a in f.per)):
-            filters = [arg for a, v in zip(f.per, combo) for arg in ("--filter", f"{axes[a]}=={v}")]
+            filters = [f"{axes[a]}=={v}" for a, v in zip(f.per, combo)]
             name = "_".join([f.name, *(str(v) for v in combo)])
-            out.append(FitSpec(name=name, law=f.law, x=f.x, args=[*f.args, *filters]))
+            options = {**f.options, "filters": [*f.options.get("filters", []), *filters]}
+            out.append(FitSpec(name=name, law=f.law, x=f.x, args=list(f.args), options=options))
     return out
 
 
-def fit_args(study: StudyConfig, spec: FitSpec) -> list[str]:
-    """The ``hepscale fit`` arguments of one fit (after the ``fit`` command), relative to the study folder."""
+class FitCommand(list):  # type: ignore[type-arg]
+    """The ``hepscale`` arguments of a fit job (``fit runs.parquet ...``), a list of strings like
+    every job's, that keeps the :class:`~hepscale.fit.FitOptions` it was written from
+    (:attr:`options`): the finish step checks those, never the arguments."""
+
+    options: FitOptions
+
+    def __init__(self, args: Iterable[str], options: FitOptions) -> None:
+        super().__init__(args)
+        self.options = options
+
+
+def fit_options(study: StudyConfig, spec: FitSpec) -> FitOptions:
+    """The options of one fit: the study's ``fit.n_bootstrap``, ``fit.seed`` and figure label, the
+    fit's ``options`` over them, its ``law`` and ``x``, and no progress bars."""
+    from hepscale.config import from_dict
+    from hepscale.fit import FitOptions, default_x
     from hepscale.study.data import figure_label
 
-    return [RUNS_PARQUET, "--law", spec.law, *(["--x", spec.x] if spec.x else []),
-            "--n-bootstrap", str(study.fit.n_bootstrap), "--seed", str(study.fit.seed), "--label", figure_label(study),
-            "--output", f"fits/{spec.name}.json", "--format", "none", "--no-progress", *spec.args]
+    values = {"n_bootstrap": study.fit.n_bootstrap, "seed": study.fit.seed, "label": figure_label(study),
+              **spec.options, "law": spec.law, "x": spec.x or default_x(spec.law), "progress": False}
+    return from_dict(FitOptions, values, where=f"fit {spec.name}")
 
 
-def parse_fit_args(args: Sequence[str]) -> Any:
-    """Read ``hepscale fit`` arguments with the fit tool's parser, without running the fit.
+def fit_command(study: StudyConfig, spec: FitSpec) -> FitCommand:
+    """The ``hepscale`` arguments of one fit job, relative to the study folder: ``fit runs.parquet``,
+    its output ``fits/<name>.json`` and the flags of :func:`fit_options`
+    (:func:`hepscale.fit.options_to_args`)."""
+    from hepscale.fit import options_to_args
 
-    Returns
-    -------
-    argparse.Namespace
-        The parsed options.
-
-    Raises
-    ------
-    ValueError
-        With the parser's message (unknown option, missing or invalid value).
-    """
-    from hepscale.fit._cli import build_parser
-
-    parser = build_parser()
-
-    def refuse(message: str) -> None:
-        raise ValueError(message)
-
-    def leave(status: int = 0, message: str | None = None) -> None:  # --help, --version
-        raise ValueError(message or "asks for help instead of a fit")
-
-    parser.error = refuse  # type: ignore[method-assign,assignment]
-    parser.exit = leave  # type: ignore[method-assign,assignment]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return parser.parse_args([str(a) for a in args])
-
-
-def check_fit_args(study: StudyConfig, spec: FitSpec) -> Any:
-    """Parse the full arguments of ``spec`` and check that its ``args`` leave the study's own options alone.
-
-    Returns
-    -------
-    argparse.Namespace
-        The parsed options of the fit.
-
-    Raises
-    ------
-    ValueError
-        Saying what the fit tool cannot read, or which option the study sets itself.
-    """
-    parsed = parse_fit_args(fit_args(study, spec))
-    alone, default = parse_fit_args([RUNS_PARQUET, *spec.args]), parse_fit_args([RUNS_PARQUET])
-    taken = [flag for dest, flag in STUDY_SET_OPTIONS.items() if getattr(alone, dest) != getattr(default, dest)]
-    if taken:
-        raise ValueError(f"they set {', '.join(taken)}, which the study sets itself "
-                         "(use fit.fits[i].law and .x; the result goes to fits/<name>.json)")
-    return parsed
+    options = fit_options(study, spec)
+    return FitCommand(["fit", RUNS_PARQUET, "--output", f"fits/{spec.name}.json", "--format", "none",
+                       *options_to_args(options, always=_EXPLICIT)], options)
 
 
 def check_fits(study: StudyConfig, bad: Callable[[str, str], Exception], *, name_pattern: str) -> None:
-    """Check every fit of ``study.fit.fits``: unique names matching ``name_pattern``, known laws,
-    ``x`` one of N, D, C, arguments the fit tool reads and that leave the study's own options
-    alone; a tagging study's proxy fit must name its metric (it has no SWD).
+    """Check every fit of ``study.fit.fits`` (after :func:`typed_fits` and :func:`expand_per`):
+    unique names matching ``name_pattern``, known laws, ``x`` one of N, D, C, options that make a
+    :class:`~hepscale.fit.FitOptions`; a tagging study's proxy fit must name its metric (it has no SWD).
 
     Raises
     ------
     Exception
         ``bad(field, message)`` for the first fit that is wrong.
     """
-    from hepscale.fit.analysis import ANALYSES
+    from hepscale.config import ConfigError
+    from hepscale.fit import ANALYSES
 
     names = set()
     for i, f in enumerate(study.fit.fits or []):
@@ -155,55 +205,42 @@ def check_fits(study: StudyConfig, bad: Callable[[str, str], Exception], *, name
             raise bad(f"fit.fits[{i}].law", f"expected one of {list(ANALYSES)}, got {f.law!r}")
         if f.x is not None and f.x not in ("N", "D", "C"):
             raise bad(f"fit.fits[{i}].x", f"expected N, D or C, got {f.x!r}")
-        if not isinstance(f.args, list) or not all(isinstance(a, (str, int, float)) for a in f.args):
-            raise bad(f"fit.fits[{i}].args", f"expected a list of command-line arguments, got {f.args!r}")
-        try:  # read by the fit tool's own parser now, not after every run has trained
-            options = check_fit_args(study, f)
-        except ValueError as err:
-            raise bad(f"fit.fits[{i}].args", f"'hepscale fit' cannot take {f.args}: {err}") from err
+        try:
+            options = fit_options(study, f)
+        except ConfigError as err:
+            raise bad(f"fit.fits[{i}].options", str(err)) from err
+        for key, message in options.errors().items():
+            raise bad(f"fit.fits[{i}].options.{key}", message)
         study.spec.check_fit(i, options, bad)
 
 
-def min_runs(options: Any) -> int:
-    """The fewest runs the fit ``options`` (parsed ``hepscale fit`` arguments) can use."""
-    from hepscale.fit.laws import get_law
+def min_runs(options: FitOptions) -> int:
+    """The fewest runs the fit ``options`` can use, as its law declares (:func:`hepscale.fit.min_runs`)."""
+    from hepscale.fit import min_runs as law_min_runs
 
-    if options.law in _MIN_RUNS:
-        return _MIN_RUNS[options.law]
-    law = get_law(options.frontier_law if options.law == "frontier" else options.law)
-    return len(law.theta_names)
+    return law_min_runs(options)
 
 
-def _columns(options: Any) -> list[str]:
-    """The columns of the runs table that every row fitted by ``options`` needs."""
-    by_role = {"N": options.n_col, "D": options.d_col, "C": options.c_col, "y": options.y_col, "U": options.u_col,
-               "metric": options.metric_col, "positions": options.positions_col}
-    x = options.x or ("D" if options.law == "window" else "N")
-    roles = {"chinchilla": ("N", "D", "y"), "repetition": ("D", "U", "y"), "isoflop": ("N", "D", "C", "y"),
-             "data-constrained": ("N", "D", "U", "y"), "frontier": ("C", "y"), "proxy": ("y", "metric"),
-             "window": (x, "positions")}.get(options.law, (x, "y"))
-    return [by_role[r] for r in roles]
-
-
-def usable_runs(table: Any, options: Any) -> int | None:
-    """Rows of the runs table the fit ``options`` would use (its filters applied, its columns set),
-    or None when that cannot be told here (a column or filter the fit itself will report)."""
+def usable_runs(table: Any, options: FitOptions) -> int | None:
+    """Rows of the runs table the fit ``options`` would use (its filters applied, the columns its
+    law declares set: :func:`hepscale.fit.required_columns`), or None when that cannot be told
+    here (a column or filter the fit itself will report)."""
+    from hepscale.fit import required_columns
     from hepscale.runs.table import apply_filters
 
     try:
-        rows = apply_filters(table, options.filter)
+        rows = apply_filters(table, options.filters)
     except (KeyError, ValueError):
         return None
-    columns = _columns(options)
-    if any(c not in rows.columns for c in columns):
+    columns = required_columns(options)
+    if any(c is None or c not in rows.columns for c in columns):
         return None
     return int(rows[columns].notna().all(axis=1).sum())
 
 
-def fit_shortfall(args: Sequence[str], table: Any) -> str | None:
-    """Why the fit of ``hepscale fit`` arguments ``args`` cannot run on ``table`` (too few runs
-    for its law), or None when it can (or when the fit itself has to tell)."""
-    options = parse_fit_args(args)
+def fit_shortfall(options: FitOptions, table: Any) -> str | None:
+    """Why the fit ``options`` cannot run on ``table`` (too few runs for its law), or None when it
+    can (or when the fit itself has to tell)."""
     need, have = min_runs(options), usable_runs(table, options)
     if have is None or have >= need:
         return None

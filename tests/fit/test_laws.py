@@ -15,7 +15,7 @@ import pytest
 
 from hepscale.fit import LAWS, ChinchillaParams, fit_law, get_law
 from hepscale.fit.laws import RepetitionLaw
-from hepscale.fit.laws_data import DataConstrainedLaw, effective_data
+from hepscale.fit.laws import DataConstrainedLaw, effective_data
 
 #: the fit of Muennighoff et al. (2023), in the parametrisation of their code (exponentials of the fitted logs)
 PAPER = {"A": math.exp(6.255414), "B": math.exp(7.3049974), "E": math.exp(0.6254804), "alpha": 0.3526596,

@@ -116,7 +116,7 @@ def test_condor_strings_reach_the_jobs_as_written(tmp_path: Path, jets_file: Pat
     # the fits run in the FINAL node's job from the folder's study.yaml: their arguments never pass HTCondor
     assert "ProcId" not in (out_dir / "study.dag").read_text()
     (fit,) = job_commands(load_study(out_dir / "study.yaml"), [])["fit"]
-    assert fit[1][fit[1].index("--cms-label") + 1] == "Work $(ProcId)"
+    assert fit[1][fit[1].index("--label") + 1] == "Work $(ProcId)"
     assert main(["condor", str(path)]) == 0  # with the prepare node: the jets file is transferred
     assert "inputs/jets-jets.parquet" in expanded("prepare", "", "transfer_input_files").split(", ")
     assert (out_dir / "inputs" / "jets-jets.parquet").resolve() == jets.resolve()

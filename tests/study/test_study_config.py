@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -193,7 +194,7 @@ def test_relative_inputs_are_found_from_the_working_directory_or_beside_the_stud
     (["--bogus"], r"unrecognized arguments: --bogus"),
     (["--huber-delta", "abc"], r"argument --huber-delta: invalid .* value: 'abc'"),
     (["--n-bootstrap"], r"argument --n-bootstrap: expected one argument"),
-    (["--output", "elsewhere.json"], r"they set --output, which the study sets itself"),
+    (["--output", "elsewhere.json"], r"unrecognized arguments: --output elsewhere\.json"),
     (["--law", "power"], r"they set --law, which the study sets itself"),
     (["--help"], r"asks for help"),
 ])
@@ -214,6 +215,89 @@ def test_fit_args_are_checked_on_load(tmp_path: Path, jets_file: Path, capsys: p
     assert "fit.fits[1].args" in captured.err and "usage" not in captured.err + captured.out
     data["fit"]["fits"].pop()
     load_study(write_study(tmp_path / "t.yaml", data))  # the fit tool's own options are fine
+
+
+@pytest.mark.parametrize(("options", "where", "message"), [
+    ({"bogus": 1}, "bogus", r"not an option of a fit; options are \[.*'columns'"),
+    ({"n_bootstrap": "many"}, "n_bootstrap", r"expected an integer, got 'many'"),
+    ({"columns": {"D": 3}}, r"columns\.D", r"expected .*str"),
+    ({"columns": {"Z": "z"}}, "columns", r"unknown role\(s\) \['Z'\]"),
+    ({"level": 2}, "level", r"expected a confidence level in \(0, 1\), got 2"),
+    ({"filters": ["model ~ M"]}, "filters", r""),
+    ({"law": "power"}, "law", r"set by fit\.fits\[i\]\.law"),
+    ({"progress": True}, "progress", r"set by the study"),
+])
+def test_fit_options_are_checked_on_load(tmp_path: Path, jets_file: Path, capsys: pytest.CaptureFixture[str],
+                                         options: dict[str, Any], where: str, message: str) -> None:
+    """A wrong fit option is an error of the plan (exit status 2) that names fit.fits[i].options.<key>."""
+    from hepscale.study import main
+
+    data = tiny_dict(tmp_path / "out", jets_file)
+    data["fit"]["fits"] = [{"name": "loss_vs_N", "law": "log", "x": "N", "options": {"label": "Work"}},
+                           {"name": "second", "law": "log", "x": "N", "options": options}]
+    path = write_study(tmp_path / "s.yaml", data)
+    with pytest.raises(ConfigError, match=r"s\.yaml: fit\.fits\[1\]\.options\." + where + ": " + message):
+        load_study(path)
+    capsys.readouterr()
+    assert main(["plan", str(path)]) == 2
+    assert "fit.fits[1].options." in capsys.readouterr().err
+
+
+def test_fit_args_and_options_give_the_same_fit(tmp_path: Path, jets_file: Path) -> None:
+    """The args of an older study file become the options they set: the same options, the same job."""
+    from hepscale.fit import FitOptions, options_from_args
+    from hepscale.study import job_commands
+    from hepscale.study.fits import fit_options
+
+    data = tiny_dict(tmp_path / "out", jets_file)
+    data["fit"]["fits"] = [{"name": "u", "law": "power-offset", "x": "D", "per": ["model"],
+                            "args": ["--d-col", "unique_tokens", "--filter", "seed==0", "--cms-label", "Work",
+                                     "--n-bootstrap", "7"]}]
+    old = load_study(write_study(tmp_path / "old.yaml", data))
+    data["fit"]["fits"][0].pop("args")
+    data["fit"]["fits"][0]["options"] = {"columns": {"D": "unique_tokens"}, "filters": ["seed==0"], "label": "Work",
+                                         "n_bootstrap": 7}
+    new = load_study(write_study(tmp_path / "new.yaml", data))
+    assert [f.args for f in old.fit.fits] == [[], []]  # converted once, when loaded; one fit per model
+    spec = new.fit.fits[0]
+    options = fit_options(new, spec)
+    assert options == fit_options(old, old.fit.fits[0])
+    assert isinstance(options, FitOptions) and options.law == "power-offset" and options.x == "D"
+    assert options.columns["D"] == "unique_tokens" and options.filters == ["seed==0", f"model=={new.grid.models[0]}"]
+    assert (options.n_bootstrap, options.seed, options.label, options.progress) == (7, 0, "Work", False)
+    (name, command), _ = job_commands(new, [])["fit"]
+    assert job_commands(old, [])["fit"] == job_commands(new, [])["fit"] and command.options == options
+    assert command[:6] == ["fit", "runs.parquet", "--output", f"fits/{name}.json", "--format", "none"]
+    assert options_from_args(command[6:]) == options  # the job runs exactly these options
+    data["fit"]["fits"][0]["args"] = ["--seed", "3", "--n-bootstrap", "9"]  # set twice: refused
+    with pytest.raises(ConfigError, match=r"fit\.fits\[0\]\.options\.n_bootstrap: also set by fit\.fits\[0\]\.args"):
+        load_study(write_study(tmp_path / "both.yaml", data))
+
+
+def test_fit_skipped_by_the_fewest_runs_its_law_declares(tmp_path: Path, jets_file: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The finish step skips a fit by the minimum and the columns that its law declares in the fit package."""
+    import pandas as pd
+
+    from hepscale.fit import REGISTRY, default_columns
+    from hepscale.study.fits import fit_options, fit_shortfall, min_runs, usable_runs
+
+    data = tiny_dict(tmp_path / "out", jets_file)
+    data["fit"]["fits"] = [{"name": "a", "law": "log", "x": "N", "options": {"filters": ["model!=broken"]}},
+                           {"name": "b", "law": "proxy", "options": {"columns": {"metric": "rejection_50"}}}]
+    study = load_study(write_study(tmp_path / "s.yaml", data))
+    log, proxy = (fit_options(study, f) for f in study.fit.fits)
+    cols = default_columns()
+    table = pd.DataFrame({cols["N"]: [1e4, 1e5, 1e6, 1e7], cols["y"]: [3.0, 2.9, np.nan, 2.5],
+                          "model": ["a", "b", "c", "broken"], "rejection_50": [1.0, 2.0, 3.0, 4.0]})
+    assert (min_runs(log), usable_runs(table, log)) == (2, 2)  # filtered out, and a row without a loss
+    assert fit_shortfall(log, table) is None
+    assert (min_runs(proxy), usable_runs(table, proxy)) == (3, 3) and fit_shortfall(proxy, table) is None
+    monkeypatch.setitem(REGISTRY, "log", dataclasses.replace(REGISTRY["log"], min_runs=3))
+    assert fit_shortfall(log, table) == "2 run(s) in the runs table, law 'log' needs at least 3"
+    monkeypatch.setitem(REGISTRY, "proxy", dataclasses.replace(REGISTRY["proxy"], roles=("y", "metric", "U")))
+    assert usable_runs(table, proxy) is None  # a declared column the table lacks: the fit itself tells
+    assert fit_shortfall(proxy, table) is None
 
 
 def test_help_override_example_plans_the_shipped_study(monkeypatch: pytest.MonkeyPatch,

@@ -72,7 +72,7 @@ def _generated(output: Path) -> dict[str, Any]:
      r"\(add one of \['hbb'\]\)"),
     ("data.tagging.fractions", [0.6, 0.3, 0.2], r"data\.tagging\.fractions: expected fractions that add up to 1"),
     ("data.reference", "ref.parquet", r"data\.reference: a tagging study has no SWD reference"),
-    ("fit.fits", [{"name": "p", "law": "proxy"}], r"fit\.fits\[0\]\.args: a tagging study has no SWD"),
+    ("fit.fits", [{"name": "p", "law": "proxy"}], r"fit\.fits\[0\]\.options: a tagging study has no SWD"),
     ("task", "regression", r"task: expected one of \['generation', 'tagging'\], got 'regression'"),
 ])
 def test_tagging_study_errors_name_the_field(tmp_path: Path, key: str, value: Any, message: str) -> None:
@@ -326,8 +326,7 @@ def test_fits_repeated_per_grid_axis(tmp_path: Path, tagging_jets: Path) -> None
     study = load_study(write_study(tmp_path / "s.yaml", data))
     names = [f.name for f in study.fit.fits]
     assert names == ["loss_vs_D_kin_Pico", "loss_vs_D_kin_Nano", "loss_vs_D_kinpid_Pico", "loss_vs_D_kinpid_Nano"]
-    assert study.fit.fits[2].args == ["--filter", "max_particles==16", "--filter", "features==kinpid",
-                                      "--filter", "model==Pico"]
+    assert study.fit.fits[2].options["filters"] == ["max_particles==16", "features==kinpid", "model==Pico"]
     fit = dict(job_commands(study, expand_runs(study))["fit"])["loss_vs_D_kinpid_Nano"]
     assert fit[-4:] == ["--filter", "features==kinpid", "--filter", "model==Nano"]
     assert fit[fit.index("--label") + 1] == "Simulation"  # an existing jet dataset, not generated

@@ -85,7 +85,7 @@ class TaggingSpec(TaskSpec):
         from hepscale.study.config import FitSpec
 
         return [FitSpec(name="rejection_vs_loss", law="proxy",
-                        args=["--metric-col", "rejection_50", "--metric-err-col", "rejection_50_std"])]
+                        options={"columns": {"metric": "rejection_50", "metric_err": "rejection_50_std"}})]
 
     def grid_axes(self, study: Any) -> dict[str, list[Any] | None]:
         return {"features": study.grid.features, "max_particles": study.grid.max_particles}
@@ -95,9 +95,10 @@ class TaggingSpec(TaskSpec):
 
     def check_fit(self, index: int, options: Any, bad: Checker) -> None:
         """A proxy fit must name its metric: a tagging study has no SWD."""
-        if options.law == "proxy" and str(options.metric_col).startswith("evaluation.swd"):
-            raise bad(f"fit.fits[{index}].args", f"a tagging study has no SWD ({options.metric_col}); name the "
-                      "metric, e.g. [--metric-col, rejection_50, --metric-err-col, rejection_50_std]")
+        metric = options.columns.get("metric")
+        if options.law == "proxy" and str(metric).startswith("evaluation.swd"):
+            raise bad(f"fit.fits[{index}].options", f"a tagging study has no SWD ({metric}); name the metric, "
+                      "e.g. {columns: {metric: rejection_50, metric_err: rejection_50_std}}")
 
     # ------------------------------------------------------------------ data
     def data_keys(self, study: Any, jets_key: str, code_version: str) -> dict[str, str]:
