@@ -1,4 +1,4 @@
-"""``hepscale convert``: JetClass ROOT / Aspen Open Jets HDF5 files into a jet dataset (:mod:`hepscale.events.readers`)."""
+"""``hepscale convert``: JetClass ROOT / Aspen Open Jets HDF5 files into a jet dataset (:mod:`hepscale.jets.readers`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hepscale.cli import configure_logging, run_tool
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``hepscale convert FILES... --output JETS.parquet``."""
-    from hepscale.events.readers import convert
+    from hepscale.jets.readers import convert
 
     parser = argparse.ArgumentParser(prog="hepscale convert",
                                      description="Convert JetClass ROOT or Aspen Open Jets HDF5 files into a jet dataset.")

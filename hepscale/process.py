@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose, dask=True)
 
     def body() -> int:
+        from hepscale.condor.dask import dask_client
         from hepscale.config import load_config
         from hepscale.jets.config import JetProcessorConfig
         from hepscale.jets.processing import process_files
@@ -65,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(JetProcessorConfig, args.config, overrides=overrides)
         prov = process_files(
             args.inputs, args.output, processor=JetProcessor(config), workers=args.workers,
-            scheduler=args.scheduler, site=args.site, skip_bad_files=args.skip_bad_files,
+            client_factory=lambda: dask_client(workers=args.workers, scheduler=args.scheduler, site=args.site,
+                                               jobs=args.workers if args.site else 0),
+            skip_bad_files=args.skip_bad_files,
             chunksize=args.chunksize, max_chunks=args.max_chunks, progress=not args.no_progress,
             plot=not args.no_plot,
         )

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hepscale._io import atomic_path
         from hepscale.devices import resolve_device
         from hepscale.jets.dataset import read_jets
-        from hepscale.models.sampling import jet_log_likelihood, sample_run
+        from hepscale.tasks.generation.sampling import jet_log_likelihood, sample_run
 
         resolve_device(args.device)  # an unusable --device fails before any file is read
         if args.log_likelihood:

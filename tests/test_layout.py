@@ -260,3 +260,65 @@ def test_no_task_name_branch_outside_the_tasks_package() -> None:
                  if PACKAGE / "tasks" not in p.parents
                  for line in _task_name_branches(ast.parse(p.read_text(encoding="utf-8")), names)]
     assert offenders == []
+
+
+#: the packages of hepscale along the data path, lowest first: a module imports from its own
+#: package and those before it, never from one after it. ``study`` and the task folders
+#: ``tasks/<name>/`` are the top (they ask each other); the modules of ``hepscale/`` itself
+#: (config, errors, resources, ...) and the task registry ``hepscale.tasks`` are below everything.
+LAYERS = ("plotting", "events", "jets", "tokens", "models", "runs", "train", "metrics", "fit", "condor", "study")
+
+
+def _layer(module: str) -> int | None:
+    """The layer of a ``hepscale`` module (-1: the base; None: not of hepscale)."""
+    parts = module.split(".")
+    if parts[0] != "hepscale":
+        return None
+    if len(parts) == 1 or parts[1] not in (*LAYERS, "tasks"):
+        return -1
+    if parts[1] == "tasks":
+        return -1 if len(parts) == 2 else len(LAYERS) - 1  # the registry; a task's folder and the spec
+    return LAYERS.index(parts[1])
+
+
+def _runtime_imports(tree: ast.AST) -> list[tuple[int, str]]:
+    """``(line, module)`` of every absolute import, at the top or inside a function, except those
+    under ``if TYPE_CHECKING:`` (never executed)."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for child in node.body for n in ast.walk(child))
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.lineno, node.module))
+    return out
+
+
+def test_import_finder_sees_function_level_imports_and_skips_type_checking() -> None:
+    source = ("import hepscale.fit\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import hepscale.study\n"
+              "def f():\n    from hepscale.condor import x\n")
+    assert _runtime_imports(ast.parse(source)) == [(1, "hepscale.fit"), (2, "typing"), (6, "hepscale.condor")]
+    assert _layer("hepscale.jets.dataset") < _layer("hepscale.fit.laws") < _layer("hepscale.tasks.tagging.spec")
+    assert _layer("hepscale.tasks") == _layer("hepscale.config") == -1
+
+
+def test_no_import_points_up_the_data_path() -> None:
+    """No library module imports (at the top or inside a function) from a later step of the data
+    path; the command layer (tools and CLI modules) wires everything together and may."""
+    offenders = []
+    for path in _sources():
+        if _is_command(path):
+            continue
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        mine = _layer(module)
+        for line, name in _runtime_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            theirs = _layer(name)
+            if mine is not None and theirs is not None and theirs > max(mine, -1) and not (
+                    mine == len(LAYERS) - 1 and theirs == mine):
+                offenders.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+    assert offenders == []

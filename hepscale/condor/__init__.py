@@ -11,8 +11,8 @@ where there is none.
 - :mod:`hepscale.condor.submit`: submit descriptions (transfers, self-checkpointing, logs);
 - :mod:`hepscale.condor.dag`: DAGs (``RETRY n UNLESS-EXIT 2``) and their submission;
 - :mod:`hepscale.condor.gpus`: ``gpus_minimum_memory`` of a training run;
-- :mod:`hepscale.condor.dask`: ``dask_jobqueue.HTCondorCluster`` workers;
-- :mod:`hepscale.condor.inputs`: a study's inputs from outside its folder, as transferred;
+- :mod:`hepscale.condor.dask`: ``dask_jobqueue.HTCondorCluster`` workers, and
+  :func:`~hepscale.condor.dask.dask_client`, the dask client of ``hepscale process`` and studies;
 - ``python -m hepscale.condor ARGS`` (:mod:`hepscale.condor.cli`): what the job wrapper runs on
   the worker, the ``hepscale`` command ``ARGS``.
 

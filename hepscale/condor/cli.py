@@ -4,7 +4,7 @@ The job wrapper ``condor/hepscale_job.sh`` runs this in the job's scratch folder
 is the one of ``python -m hepscale ARGS`` (the local executor's), except that ``study prepare
 STUDY`` reads the study's inputs from outside its folder from their transferred copies
 (``inputs/``) and names the prepared data after the access point's paths, so that the data it
-sends back is the data the training jobs expect (:mod:`hepscale.condor.inputs`).
+sends back is the data the training jobs expect (:mod:`hepscale.study.inputs`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _prepare(argv: Sequence[str]) -> int:
     def body() -> int:
         import logging
 
-        from hepscale.condor.inputs import node_studies, rename_prepared
+        from hepscale.study.inputs import node_studies, rename_prepared
         from hepscale.study.prepare import prepare
 
         local, identity = node_studies(args.study, list(args.overrides))

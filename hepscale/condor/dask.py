@@ -1,4 +1,6 @@
-"""dask workers as HTCondor jobs: a ``dask_jobqueue.HTCondorCluster`` from a site profile.
+"""dask workers as HTCondor jobs: a ``dask_jobqueue.HTCondorCluster`` from a site profile, and
+:func:`dask_client`, the one client factory of ``hepscale process`` and studies (an existing
+scheduler, HTCondor workers of a site profile, or a local cluster).
 
 The workers get the software as the DAG's jobs do (:class:`~hepscale.condor.site.Software`):
 from the container image, a sourced ``setup`` line, a packed environment unpacked in the job's
@@ -10,10 +12,11 @@ worker logs stay with HTCondor unless ``log_directory`` is given.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from hepscale.condor._bindings import CondorError, optional
 from hepscale.condor.site import SiteProfile
 from hepscale.condor.submit import site_commands
 
-__all__ = ["dask_cluster", "worker_prologue"]
+__all__ = ["dask_client", "dask_cluster", "worker_prologue"]
 
 #: the job's scratch folder, as the worker's shell sees it
 _SCRATCH = '"${_CONDOR_SCRATCH_DIR:-$PWD}"'
@@ -99,3 +102,45 @@ def dask_cluster(
         scheduler_options=dict(scheduler_options or {}),
         silence_logs="error",
     )
+
+
+@contextlib.contextmanager
+def dask_client(
+    *,
+    workers: int = 2,
+    scheduler: str | None = None,
+    site: str | os.PathLike[str] | None = None,
+    jobs: int = 0,
+) -> Iterator[Any]:
+    """A dask client: an existing ``scheduler``, ``jobs`` HTCondor workers of ``site``, or a local cluster.
+
+    Parameters
+    ----------
+    workers
+        Processes of the local cluster.
+    scheduler
+        Address of an existing scheduler (takes precedence).
+    site, jobs
+        Site profile (``configs/sites/NAME.yaml`` or NAME) and the number of HTCondor worker jobs
+        (``dask_jobqueue.HTCondorCluster``); used when both are set.
+    """
+    from dask.distributed import Client
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+    elif site and jobs > 0:
+        from hepscale.condor.site import load_site
+
+        cluster = dask_cluster(load_site(site))
+        cluster.scale(jobs=jobs)
+        try:
+            with Client(cluster) as client:
+                yield client
+        finally:
+            cluster.close()
+    else:
+        from hepscale.jets.cluster import local_cluster
+
+        with local_cluster(workers) as client:
+            yield client

@@ -1,9 +1,10 @@
-"""Events: the embedded Pythia 8 generator and the readers of other jet sources.
+"""Events: the embedded Pythia 8 generator.
 
 - :mod:`~hepscale.events.pythia`: pp collisions at 13 TeV into NanoAOD-like ROOT files
-  (``hepscale generate``);
-- :mod:`~hepscale.events.readers`: JetClass ROOT and Aspen Open Jets HDF5 files into the jet
-  dataset (``hepscale convert``).
+  (``hepscale generate``).
+
+Jet sources that hold jets rather than events (JetClass, Aspen Open Jets) are read by
+:mod:`hepscale.jets.readers`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ _EXPORTS = {
     "already_generated": "hepscale.events.pythia",
     "generate": "hepscale.events.pythia",
     "write_nanoaod": "hepscale.events.pythia",
-    "read_jetclass": "hepscale.events.readers",
-    "read_aspen": "hepscale.events.readers",
-    "convert": "hepscale.events.readers",
-    "SourceError": "hepscale.events.readers",
 }
 
 __all__ = sorted(_EXPORTS)

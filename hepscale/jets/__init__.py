@@ -5,7 +5,9 @@
 - :mod:`~hepscale.jets.dataset`: the jet dataset contract (parquet, one record per jet);
 - :mod:`~hepscale.jets.config` (jet building and selection settings),
   :mod:`~hepscale.jets.processing` (the processor on dask over ROOT files, ``hepscale process``),
-  :mod:`~hepscale.jets.cluster` (dask clients).
+  :mod:`~hepscale.jets.cluster` (a local dask cluster; other clients: :func:`hepscale.condor.dask.dask_client`);
+- :mod:`~hepscale.jets.readers`: JetClass ROOT and Aspen Open Jets HDF5 files into the jet
+  dataset (``hepscale convert``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from __future__ import annotations
 from hepscale._lazy import lazy_exports
 
 _EXPORTS = {
+    "read_jetclass": "hepscale.jets.readers",
+    "read_aspen": "hepscale.jets.readers",
+    "convert": "hepscale.jets.readers",
+    "SourceError": "hepscale.jets.readers",
     "LABELS": "hepscale.jets.dataset",
     "LABEL_NAMES": "hepscale.jets.dataset",
     "JET_FIELDS": "hepscale.jets.dataset",
@@ -29,7 +35,6 @@ _EXPORTS = {
     "cluster_jets": "hepscale.jets.clustering",
     "truth_labels": "hepscale.jets.truth",
     "JetProcessorConfig": "hepscale.jets.config",
-    "dask_client": "hepscale.jets.cluster",
     "local_cluster": "hepscale.jets.cluster",
     "process_files": "hepscale.jets.processing",
     "ProcessingError": "hepscale.jets.processing",

@@ -36,7 +36,8 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,8 @@ def process_files(
     *,
     processor: Any,
     workers: int = 2,
-    scheduler: str | None = None,
-    site: str | os.PathLike[str] | None = None,
     client: Any = None,
+    client_factory: Callable[[], AbstractContextManager[Any]] | None = None,
     skip_bad_files: bool = False,
     chunksize: int = 5000,
     max_chunks: int | None = None,
@@ -142,14 +142,13 @@ def process_files(
         :class:`hepscale.jets.config.JetProcessorConfig`), e.g. ``processors.jets.JetProcessor(config)``;
         ``process(events)`` returns ``{dataset: {"jets": ..., "hists": ..., "cutflow": ...}}``.
     workers
-        Worker processes of the local dask cluster (ignored with ``scheduler`` or ``client``).
-    scheduler
-        Address of an existing dask scheduler, e.g. ``tcp://host:8786``.
-    site
-        Site profile (``configs/sites/NAME.yaml`` or NAME): ``workers`` HTCondor worker jobs
-        (dask-jobqueue, :func:`hepscale.condor.dask_cluster`) instead of a local cluster.
+        Worker processes of the local dask cluster (without ``client`` or ``client_factory``).
     client
         An existing ``dask.distributed.Client`` to use.
+    client_factory
+        Makes a context manager yielding the client, once the inputs are checked (e.g.
+        :func:`hepscale.condor.dask.dask_client` for an existing scheduler or HTCondor workers
+        of a site profile); default: a local cluster of ``workers`` processes.
     skip_bad_files
         Skip unreadable files (recorded in the provenance) instead of stopping.
 
@@ -170,7 +169,7 @@ def process_files(
     from hepscale._io import atomic_path
     from hepscale._version import code_version
     from hepscale.config import to_dict
-    from hepscale.jets.cluster import dask_client
+    from hepscale.jets.cluster import local_cluster
     config = processor.config
     plan = prepare_inputs(inputs, constituents=config.constituents, skip_bad_files=skip_bad_files,
                           chunksize=chunksize, max_chunks=max_chunks)
@@ -189,8 +188,10 @@ def process_files(
         (cached if reusable else todo).append(c)
     total = sum(c.stop - c.start for c in chunks)
     seconds = 0.0
-    ctx = contextlib.nullcontext(client) if client is not None else dask_client(
-        workers=workers, scheduler=scheduler, site=site, jobs=workers if site else 0)
+    if client is not None:
+        ctx: AbstractContextManager[Any] = contextlib.nullcontext(client)
+    else:
+        ctx = client_factory() if client_factory is not None else local_cluster(workers)
     with ctx as cl, atomic_path(out_dir / "jets.parquet", suffix=".parquet") as jets_tmp:
         merge = StreamingMerge(chunks, parts_dir, jets_tmp, fields, keys, whole_files=skip_bad_files)
         run_id = uuid.uuid4().hex[:8]  # keys unique per run: a cancelled earlier run must not shadow this one
@@ -272,9 +273,10 @@ def _write_outputs(out_dir: Path, provenance: dict[str, Any], hists: dict[str, A
         stale.unlink()
     _write_root_histograms(out_dir / "histograms.root", hists)
     if plot:
+        from hepscale.jets.dataset import LABEL_NAMES
         from hepscale.plotting.observables import plot_histograms_by_label
 
-        plot_histograms_by_label(hists, out_dir / "figures")
+        plot_histograms_by_label(hists, out_dir / "figures", label_names=LABEL_NAMES)
     atomic_write_json(out_dir / "provenance.json", provenance)
 
 

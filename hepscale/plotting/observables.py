@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,17 +120,18 @@ def plot_observables(
 
 
 def plot_histograms_by_label(hists: dict[str, dict[str, Any]], folder: str | os.PathLike[str], *,
-                     label: str = "Simulation", names: Sequence[str] | None = None) -> list[Path]:
+                     label: str = "Simulation", names: Sequence[str] | None = None,
+                     label_names: Mapping[int, str] | None = None) -> list[Path]:
     """CMS-style figures of the jet observables (one per observable, PDF and PNG, in ``folder``).
 
-    Each figure has one normalized curve per dataset and truth label.
+    Each figure has one normalized curve per dataset and truth label (``label_names``: the name
+    of each label, e.g. :data:`hepscale.jets.dataset.LABEL_NAMES`; else the label's number).
     """
     import hist
     import matplotlib.pyplot as plt
     import mplhep
 
-    from hepscale.jets.dataset import LABEL_NAMES
-
+    names_of = dict(label_names or {})
     first = next(iter(hists.values()))
     written: list[Path] = []
     with cms_style():
@@ -143,7 +144,7 @@ def plot_histograms_by_label(hists: dict[str, dict[str, Any]], folder: str | os.
                     n = sub.sum().value
                     if n <= 0:
                         continue
-                    tag = LABEL_NAMES.get(int(lab), "unlabelled" if int(lab) < 0 else str(lab))
+                    tag = names_of.get(int(lab), "unlabelled" if int(lab) < 0 else str(lab))
                     mplhep.histplot(sub, ax=ax, density=True, yerr=False, label=f"{ds}: {tag} ({n:.0f} jets)")
             ax.set_ylabel("Fraction of jets / bin width")
             ax.set_ylim(0, ax.get_ylim()[1] * 1.3)

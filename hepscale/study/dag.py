@@ -4,7 +4,7 @@ a pool without a shared filesystem.
 Written into the study folder: ``study.dag``, ``KIND.sub``, ``KIND.queue.sub`` +
 ``KIND.queue.items``, ``finish.sub`` with its scripts ``finish_pre.sh`` and ``finish_post.sh``
 and their ``finish.inputs``, ``hepscale_job.sh``, ``logs/``, ``inputs/`` (links to the study's inputs
-from outside its folder, :mod:`hepscale.condor.inputs`), ``software/`` (a shipped wheel or
+from outside its folder, :mod:`hepscale.study.inputs`), ``software/`` (a shipped wheel or
 packed environment of the site profile) and an empty run folder per training run. Every path in
 the DAG and the submit files is relative to the study folder; the DAG is submitted from it
 (:func:`hepscale.condor.dag_submit_description`).
@@ -249,7 +249,7 @@ def _write_condor(study: StudyConfig, root: Path, runs: list[Run], *, site: str 
         write_dag,
         write_queue_file,
     )
-    from hepscale.condor.inputs import external_inputs, link_inputs
+    from hepscale.study.inputs import external_inputs, link_inputs
 
     profile = load_site(site if site is not None else DEFAULT_SITE)
     if not (profile.has_image or profile.software.setup or profile.software.wheel or profile.software.tarball

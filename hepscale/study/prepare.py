@@ -6,7 +6,7 @@ Each step is skipped when its output exists and its stamp (``.hepscale-stamp.jso
 the same settings hash (:func:`hepscale.study.data.data_keys`; :func:`stamp_ok`,
 :func:`write_stamp`). Processing needs a coffea processor, passed in as ``processor_factory`` by
 the command layer (the library never imports ``processors``); dask clients come from
-:func:`hepscale.jets.cluster.dask_client`.
+:func:`hepscale.condor.dask.dask_client`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def write_stamp(folder: Path, key: str, settings: Mapping[str, Any]) -> None:
 
 def _dask_client(study: StudyConfig) -> Any:
     """A context manager yielding a dask client as ``data.process`` asks (local, address, HTCondor)."""
-    from hepscale.jets.cluster import dask_client
+    from hepscale.condor.dask import dask_client
 
     p = study.data.process
     return dask_client(workers=p.workers, scheduler=p.scheduler, site=p.site, jobs=p.dask_jobs)

@@ -49,17 +49,21 @@ ENTRY_POINT_GROUP = "hepscale.tasks"
 _loaded: dict[str, TaskSpec] = {}
 
 
-def _load(target: str, where: str) -> TaskSpec:
-    from hepscale.tasks.spec import TaskSpec
+#: what the registry checks a spec has (the rest of :class:`hepscale.tasks.spec.TaskSpec` is asked when used)
+_REQUIRED = ("name", "aliases", "unit", "keys", "train_config_class", "trainer_task", "study_class")
 
+
+def _load(target: str, where: str) -> TaskSpec:
     module, _, attr = target.partition(":")
     try:
         obj = getattr(importlib.import_module(module.strip()), attr.strip() or "SPEC")
     except (ImportError, AttributeError) as err:
         raise ConfigError(f"{where}: cannot load the task spec {target!r}: {err}") from err
-    if not isinstance(obj, TaskSpec):
-        raise ConfigError(f"{where}: {target!r} is not a hepscale.tasks.spec.TaskSpec (got {type(obj).__name__})")
-    return obj
+    missing = [m for m in _REQUIRED if not hasattr(obj, m)]
+    if missing:
+        raise ConfigError(f"{where}: {target!r} is not a task spec (a hepscale.tasks.spec.TaskSpec): it has no "
+                          f"{', '.join(missing)}")
+    return obj  # type: ignore[no-any-return]
 
 
 def _sources() -> list[tuple[str | None, str, str]]:

@@ -17,13 +17,9 @@ from hepscale.errors import EXIT_CHECKPOINT, ConfigError
 from hepscale.jets.dataset import build_jets, read_jets, read_metadata
 from hepscale.models import sampling
 from hepscale.models.gpt import GPT, GPTConfig, KVCache
-from hepscale.models.sampling import (
-    generate,
-    jet_log_likelihood,
-    load_run,
-    log_likelihood,
-)
+from hepscale.models.sampling import generate, log_likelihood
 from hepscale.sample import main
+from hepscale.tasks.generation.sampling import jet_log_likelihood, load_run
 from hepscale.tokens.tokenizer import Tokenizer, TokenizerConfig
 from hepscale.train import CheckpointError, TrainConfig, train
 

@@ -76,7 +76,7 @@ def test_fileset_of_urls_is_transferred_and_names_the_same_data(xrootd, tmp_path
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """A fileset of URLs goes to the prepare job (its copy names the same data there); one that lists
     local files is refused by ``study condor``, naming the fileset and the file."""
-    from hepscale.condor.inputs import node_studies
+    from hepscale.study.inputs import node_studies
 
     url, local = xrootd
     fileset = tmp_path / "fileset.json"

@@ -7,7 +7,7 @@ import pytest
 import uproot
 
 from hepscale.convert import main
-from hepscale.events.readers import (
+from hepscale.jets.readers import (
     _ASPEN_DISPLACEMENT,
     _JETCLASS_DISPLACEMENT,
     JETCLASS1_LABELS,
