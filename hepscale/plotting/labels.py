@@ -34,6 +34,8 @@ RUN_COLUMN_LABELS: dict[str, str] = {
     "n_params_total": "Parameters N (with embeddings)",
     "tokens_seen": "Training {unit} seen D",
     "unique_tokens": "Unique training {unit} U",
+    "items_seen": "Training {unit} seen D",
+    "unique_items": "Unique training {unit} U",
     "epochs": "Epochs D/U",
     "flops": "Training compute C [FLOPs]",
     "flops_non_embedding": "Training compute C, non-embedding [FLOPs]",

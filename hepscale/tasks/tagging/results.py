@@ -29,19 +29,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AXIS_LABELS", "tagging_summary_table", "plot_loss_vs", "plot_rejection_vs_loss",
+__all__ = ["tagging_summary_table", "plot_loss_vs", "plot_rejection_vs_loss",
            "loss_fits", "plot_linf", "tagging_figures"]
 
-#: axis labels of the tagging figures, in words with units
-AXIS_LABELS = {
-    "D": "Training jets seen D",
-    "C": "Training compute C [FLOPs]",
-    "loss": "Validation loss (cross entropy, nats)",
-    "rejection": r"Background rejection $1/\varepsilon_{B}$ at 50% signal efficiency",
-}
-
-#: runs-table column of each axis
+#: runs-table column of each axis (labelled by :func:`hepscale.plotting.labels.run_column_label`)
 _COLUMNS = {"D": "tokens_seen", "C": "flops", "loss": "final_val_loss", "rejection": "rejection_50"}
+
+
+def _axis_label(axis: str) -> str:
+    from hepscale.plotting.labels import run_column_label
+
+    return run_column_label(_COLUMNS[axis], unit="jets")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: epochs from which a run counts as seeing repeated data (one epoch rounds up to whole batches: a bit over 1)
 _REPEATED = 1.5
@@ -214,8 +212,8 @@ def plot_loss_vs(table: Any, x: str, path: str | os.PathLike[str], *, features: 
                                                     label=r"fit $L_{\infty} + B/D^{\beta}$")],
                                     loc="lower left", fontsize="small"))
         ax.set_xscale("log")
-        ax.set_xlabel(AXIS_LABELS[x])
-        ax.set_ylabel(AXIS_LABELS["loss"])
+        ax.set_xlabel(_axis_label(x))
+        ax.set_ylabel(_axis_label("loss"))
         _legend(ax, colours, markers if len(ps) > 1 else {}, repeated=repeated, title=f"features: {features}")
         cms_label(ax, label=label)
         return save_figure(fig, path)
@@ -246,8 +244,8 @@ def plot_rejection_vs_loss(table: Any, path: str | os.PathLike[str], *, label: s
             ax.errorbar(runs["final_val_loss"], runs["rejection_50"], yerr=err, ls="none",
                         color=colours[str(features)][0], marker=markers[int(p)][0])
         ax.set_yscale("log")
-        ax.set_xlabel(AXIS_LABELS["loss"])
-        ax.set_ylabel(AXIS_LABELS["rejection"])
+        ax.set_xlabel(_axis_label("loss"))
+        ax.set_ylabel(_axis_label("rejection"))
         _legend(ax, colours, markers if len(ps) > 1 else {}, repeated=False, title=None)
         cms_label(ax, label=label)
         return save_figure(fig, path)
