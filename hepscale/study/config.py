@@ -214,28 +214,16 @@ class StudyConfig:
 
 
 def study_task(path: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> str:
-    """The task of a study YAML and its overrides (``task=...`` last wins), as its registered name.
+    """The task of a study YAML and its overrides (:func:`hepscale.tasks.config_task`), as its registered name.
 
     Raises
     ------
     ConfigError
         On a task that is not registered, naming the file.
     """
-    from hepscale.config import read_yaml
-    from hepscale.tasks import DEFAULT_TASK, canonical_task
+    from hepscale.tasks import config_task
 
-    task: object = DEFAULT_TASK
-    where = str(path)
-    if path is not None:
-        task = read_yaml(path).get("task", DEFAULT_TASK)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if sep and key.strip() == "task":
-            task, where = value.strip(), "the command line"
-    try:
-        return canonical_task(task)
-    except ConfigError as err:
-        raise ConfigError(f"{where}: {err}") from err
+    return config_task(path, overrides)
 
 
 def load_study(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> StudyConfig:

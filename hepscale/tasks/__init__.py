@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hepscale.config import ConfigError
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from hepscale.tasks.spec import TaskSpec
 
 __all__ = ["BUILTIN", "DEFAULT_TASK", "ENV_VAR", "ENTRY_POINT_GROUP", "task_spec", "task_names", "all_specs",
-           "canonical_task"]
+           "canonical_task", "config_task"]
 
 #: the built-in tasks: name -> ``module:attribute`` of the spec (the one registry line of a task)
 BUILTIN = {
@@ -130,3 +131,31 @@ def task_spec(name: object = DEFAULT_TASK) -> TaskSpec:
         When no registered task has that name.
     """
     return all_specs()[canonical_task(name)]
+
+
+def config_task(path: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> str:
+    """The task that a YAML config (a training config or a study) and its ``key=value`` overrides
+    name: ``task=...`` among the overrides (the last wins), else the file's ``task`` key, else
+    :data:`DEFAULT_TASK`; as its registered name.
+
+    Raises
+    ------
+    ConfigError
+        On a task that is not registered, naming where it was set.
+    """
+    from hepscale.config import read_yaml
+
+    task: object = DEFAULT_TASK
+    where = "the default"
+    if path is not None:
+        data = read_yaml(path)
+        if "task" in data:
+            task, where = data["task"], str(path)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "task":
+            task, where = value.strip(), "the command line"
+    try:
+        return canonical_task(task)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from err

@@ -249,32 +249,17 @@ def model_config_for(cfg: TrainConfig, tokenizer: Tokenizer) -> GPTConfig:
 
 
 def run_task(config: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> str:
-    """The task of a training YAML and its overrides: ``task=...`` on the command line, else the
-    file's ``task`` key, else :data:`hepscale.tasks.DEFAULT_TASK`; as its registered name (an
-    alias such as ``classification`` reads as ``tagging``).
+    """The task of a training YAML and its overrides (:func:`hepscale.tasks.config_task`): an
+    alias such as ``classification`` reads as ``tagging``.
 
     Raises
     ------
     ConfigError
-        On a task that is not registered (:mod:`hepscale.tasks`), naming the file.
+        On a task that is not registered (:mod:`hepscale.tasks`), naming where it was set.
     """
-    from hepscale.config import read_yaml
-    from hepscale.tasks import DEFAULT_TASK, canonical_task
+    from hepscale.tasks import config_task
 
-    task: object = DEFAULT_TASK
-    where = "the default"
-    if config is not None:
-        data = read_yaml(config)
-        if "task" in data:
-            task, where = data["task"], str(config)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if sep and key.strip() == "task":
-            task, where = value.strip(), "the command line"
-    try:
-        return canonical_task(task)
-    except ConfigError as err:
-        raise ConfigError(f"{err} (from {where})") from err
+    return config_task(config, overrides)
 
 
 def load_run_config(config: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> Any:
