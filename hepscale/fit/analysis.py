@@ -86,7 +86,7 @@ def default_x(law: str) -> str:
 
 
 def default_columns() -> dict[str, str | None]:
-    """Default column of every role in our own runs table (DESIGN.md)."""
+    """Default column of every role in our own runs table (ARCHITECTURE.md, "Tasks")."""
     cols: dict[str, str | None] = dict(DEFAULT_COLUMNS)
     cols.update({"y_err": None, "metric": "evaluation.swd.mean", "metric_err": None,
                  "positions": "val_loss_per_position"})

@@ -1,4 +1,4 @@
-"""The run folder: the one owner of the files of a training run (DESIGN.md, "Run").
+"""The run folder: the one owner of the files of a training run (ARCHITECTURE.md).
 
 A run is one training job of a task, identified by the hash of its resolved config. Its
 folder holds

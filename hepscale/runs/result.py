@@ -1,6 +1,6 @@
 """The schema of ``result.json``: the keys every finished run has, and their types.
 
-:class:`RunResult` is the one definition of what a run reports (DESIGN.md, "Run"); the keys
+:class:`RunResult` is the one definition of what a run reports (ARCHITECTURE.md); the keys
 that the runs table and the fitter require (:data:`REQUIRED_KEYS`) are derived from it. A
 task adds its own keys beside these (generation: ``seq_len``, ``val_loss_per_position``,
 ``tokenizer``; every run: ``flops_total_params``, ``code_version``, ``config``; evaluation:
