@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class TaskSpec(abc.ABC):
     gpu_inference_kinds: frozenset[str] = frozenset()
     #: messages for keys of other tasks' sections in a study of this task (``"data.tokenizer"`` ->
     #: why this task has none); other such keys get a generic message
-    refused_keys: dict[str, str] = {}
+    refused_keys: Mapping[str, str] = MappingProxyType({})
 
     # ------------------------------------------------------------------ configs
     @abc.abstractmethod
