@@ -138,7 +138,10 @@ def test_scores_and_roc_agree_with_the_result(tagging_dir: Path, tmp_path: Path,
     np.testing.assert_allclose(scores["QCD"] + scores["Tbqq"], 1.0, rtol=1e-6)
     is_top = (scores["label"] == 8).to_numpy()  # JetClass-I label of Tbqq
     assert is_top.any() and (~is_top).any()
-    assert roc_auc(scores["Tbqq"].to_numpy(), is_top.astype(int)) == pytest.approx(res["auc"], abs=1e-6)
+    # the same AUC up to the order of one pair of (nearly) equal scores: identical jets score exactly alike one
+    # by one, but not always to the last bit inside a batch of other jets, so a tie may be counted differently
+    one_pair = 1.0 / (int(is_top.sum()) * int((~is_top).sum()))
+    assert roc_auc(scores["Tbqq"].to_numpy(), is_top.astype(int)) == pytest.approx(res["auc"], abs=one_pair)
     # the ROC of the test split, merged into result.json
     assert main(["evaluate", str(run), "--bootstraps", "5"]) == 0
     out = capsys.readouterr().out
