@@ -11,7 +11,7 @@ import pytest
 from _synthetic import random_jets
 
 from hepscale.config import ConfigError
-from hepscale.events.readers import convert
+from hepscale.jets.readers import convert
 from hepscale.jets.dataset import LABELS, read_jets, read_metadata, write_jets
 from hepscale.tasks.tagging.data import (
     SPLITS,

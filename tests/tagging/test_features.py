@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import uproot
 
-from hepscale.events.readers import convert
+from hepscale.jets.readers import convert
 from hepscale.jets.dataset import read_jets
 from hepscale.tasks.tagging.features import (
     FEATURE_SETS,
