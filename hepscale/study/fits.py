@@ -186,7 +186,8 @@ def fit_command(study: StudyConfig, spec: FitSpec) -> FitCommand:
 def check_fits(study: StudyConfig, bad: Callable[[str, str], Exception], *, name_pattern: str) -> None:
     """Check every fit of ``study.fit.fits`` (after :func:`typed_fits` and :func:`expand_per`):
     unique names matching ``name_pattern``, known laws, ``x`` one of N, D, C, options that make a
-    :class:`~hepscale.fit.FitOptions`; a tagging study's proxy fit must name its metric (it has no SWD).
+    :class:`~hepscale.fit.FitOptions`, and the task's own check of each (a tagging study's proxy fit
+    must name its metric: it has no SWD).
 
     Raises
     ------
