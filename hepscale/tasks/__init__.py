@@ -10,7 +10,8 @@ The registry maps a task name (the ``task:`` key of a training config, a study a
 ``result.json``) to its spec:
 
 - the built-in tasks (:data:`BUILTIN`);
-- the ``hepscale.tasks`` entry points of installed packages (``name = "pkg.module:SPEC"``);
+- the ``hepscale.tasks`` entry points of installed packages (``name = "pkg.module:SPEC"``, read
+  once per process);
 - ``HEPSCALE_TASKS``: a comma-separated list of ``module:attribute`` specs, read at every lookup
   (a task defined outside an installed package, e.g. in a test).
 
@@ -21,6 +22,7 @@ as ``tagging``.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from collections.abc import Sequence
@@ -70,12 +72,18 @@ def _load(target: str, where: str) -> TaskSpec:
 def _sources() -> list[tuple[str | None, str, str]]:
     """``(name or None, module:attribute, where)`` of every registered spec, built-ins first."""
     out: list[tuple[str | None, str, str]] = [(n, t, "hepscale.tasks.BUILTIN") for n, t in BUILTIN.items()]
-    from importlib.metadata import entry_points
-
-    out += [(ep.name, ep.value, f"entry point {ep.name} ({ep.value})")
-            for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    out += _entry_points()
     out += [(None, t.strip(), ENV_VAR) for t in os.environ.get(ENV_VAR, "").split(",") if t.strip()]
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _entry_points() -> list[tuple[str | None, str, str]]:
+    """The ``hepscale.tasks`` entry points of the installed packages, read once per process
+    (reading every package's metadata takes tens of milliseconds)."""
+    from importlib.metadata import entry_points
+
+    return [(ep.name, ep.value, f"entry point {ep.name} ({ep.value})") for ep in entry_points(group=ENTRY_POINT_GROUP)]
 
 
 def all_specs() -> dict[str, TaskSpec]:
