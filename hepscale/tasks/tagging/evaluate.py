@@ -17,18 +17,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EVALUATION_KIND", "is_tagger_run", "evaluated_with", "evaluate_tagger_run"]
+__all__ = ["EVALUATION_KIND", "evaluated_with", "evaluate_tagger_run"]
 
 #: ``result.json["evaluation"]["kind"]`` of a tagger evaluation
 EVALUATION_KIND = "tagging"
-
-
-def is_tagger_run(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a run folder whose ``config.yaml`` says ``task: tagging``."""
-    from hepscale.tasks.spec import run_folder_task
-
-    spec = run_folder_task(path)
-    return spec is not None and spec.name == "tagging"
 
 
 def evaluated_with(run: Any, e: Any) -> bool:
