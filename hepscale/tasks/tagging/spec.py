@@ -42,7 +42,7 @@ class TaggingSpec(TaskSpec):
     train_example = "tagger_cpu.yaml"
     quickstart = Path("configs") / "studies" / "tagging_cpu.yaml"
     gpu_inference_kinds = frozenset({"evaluate"})
-    grid_axes_names = ("features", "max_particles")
+    grid_axes_names = tuple(_AXIS_FIELDS)
     refused_keys = {
         "data.tokenizer": "a tagging study reads its jets as particles and has no tokenizer; remove the section (the "
                           "classes and splits are set in data.tagging)",
